@@ -1,0 +1,1 @@
+"""Instance families: generators that turn documented seeds into Instances (DESIGN.md §3-§4)."""

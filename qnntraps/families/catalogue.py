@@ -1,0 +1,44 @@
+"""The suite: every instance ID that ships, and how to build it from its ID."""
+
+from __future__ import annotations
+
+from qnntraps.errors import UnknownInstanceError
+from qnntraps.families.construction import FAMILIES as CONSTRUCTION_FAMILIES
+from qnntraps.families.construction import build_construction
+from qnntraps.ids import InstanceId, format_instance_id, parse_instance_id
+from qnntraps.instance import Instance
+
+NOISE_LEVELS = (0.01, 0.05, 0.1)
+NOISE_SIZES = (4, 8, 12, 16)
+
+
+def suite_ids() -> list[str]:
+    """Every instance ID of the frozen suite, in registry order."""
+    ids = [format_instance_id(InstanceId("construction", p, None, 1)) for p in range(2, 21, 2)]
+    ids += [format_instance_id(InstanceId("construction-coupled", p, None, 1)) for p in range(4, 33, 2)]
+    for family in CONSTRUCTION_FAMILIES:
+        for p in NOISE_SIZES:
+            for noise in NOISE_LEVELS:
+                ids.append(format_instance_id(InstanceId(family, p, f"noise{noise:g}", 1)))
+    return ids
+
+
+def tags_for(instance_id: str) -> list[str]:
+    """Registry tags: what a user filters by."""
+    parts = parse_instance_id(instance_id)
+    tags = ["pauli-mixture", "analytic" if parts.variant is None else "enumerated"]
+    tags.append("label-noise" if parts.variant else "noise-free")
+    if parts.family == "construction-coupled":
+        tags.append("coupled")
+    return sorted(tags)
+
+
+def build_instance(instance_id: str) -> Instance:
+    """Regenerate the instance behind a suite ID from its generator and documented seeds."""
+    parts = parse_instance_id(instance_id)
+    if instance_id not in suite_ids():
+        raise UnknownInstanceError(f"{instance_id!r} is not a suite instance; see 'qnntraps list'")
+    noise = None
+    if parts.variant is not None:
+        noise = float(parts.variant.removeprefix("noise"))
+    return build_construction(parts.family, parts.p, noise=noise, version=parts.version)

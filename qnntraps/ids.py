@@ -1,0 +1,55 @@
+"""Instance IDs: ``family-pP[-variant]-vN``, e.g. ``construction-coupled-p12-v1``.
+
+`parse_instance_id` and `format_instance_id` are exact inverses. The version is required:
+content under an ID never changes, a fix is a new version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qnntraps.errors import InvalidInstanceIdError
+
+INSTANCE_ID_RE = re.compile(
+    r"^(?P<family>[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*?)"
+    r"-p(?P<p>[1-9][0-9]*)"
+    r"(?:-(?P<variant>[a-z][a-z0-9.]*))?"
+    r"-v(?P<version>[1-9][0-9]*)$"
+)
+
+
+@dataclass(frozen=True)
+class InstanceId:
+    """The parts of an instance ID."""
+
+    family: str
+    p: int
+    variant: str | None
+    version: int
+
+    def __str__(self) -> str:
+        return format_instance_id(self)
+
+
+def parse_instance_id(text: str) -> InstanceId:
+    """Split an ID into its parts; raises InvalidInstanceIdError if it is malformed."""
+    match = INSTANCE_ID_RE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInstanceIdError(
+            f"{text!r} is not an instance ID: expected family-pP[-variant]-vN, "
+            "e.g. 'construction-p8-v1' or 'construction-p8-noise0.05-v1' (the version is required); "
+            "run 'qnntraps list' to see every ID"
+        )
+    return InstanceId(
+        family=match["family"],
+        p=int(match["p"]),
+        variant=match["variant"],
+        version=int(match["version"]),
+    )
+
+
+def format_instance_id(parts: InstanceId) -> str:
+    """Join parts into an ID string (inverse of `parse_instance_id`)."""
+    variant = f"-{parts.variant}" if parts.variant else ""
+    return f"{parts.family}-p{parts.p}{variant}-v{parts.version}"

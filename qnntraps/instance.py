@@ -1,0 +1,220 @@
+"""The instance model: plain frozen data (DESIGN.md §5-§6). Behaviour lives in the simulators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from qnntraps.simulators.product_form import ProductForm
+
+CERTIFICATE_KINDS = ("analytic", "enumerated", "branch-and-bound", "best-known")
+
+
+def frozen_array(values, dtype) -> np.ndarray:
+    """A read-only copy, so that frozen dataclasses stay frozen."""
+    array = np.array(values, dtype=dtype, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Ansatz:
+    """U(theta) = V_{G-1} ... V_0 with V_g = exp(-i alpha_g H_g), H_g a Pauli string.
+
+    alpha_g = theta[parameter_index[g]] for a parameterized gate, fixed_angles[g] for a fixed one
+    (parameter_index[g] = -1). Fixed Clifford gates are Pauli rotations up to a global phase,
+    which no expectation value sees, so this vocabulary is closed and complete for our families.
+    """
+
+    num_qubits: int
+    num_parameters: int
+    generators: np.ndarray  # (G, n) int8 Pauli codes
+    parameter_index: np.ndarray  # (G,) int64, -1 for fixed gates
+    fixed_angles: np.ndarray  # (G,) float64, 0 for parameterized gates
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generators", frozen_array(self.generators, np.int8))
+        object.__setattr__(self, "parameter_index", frozen_array(self.parameter_index, np.int64))
+        object.__setattr__(self, "fixed_angles", frozen_array(self.fixed_angles, np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class ProductObservable:
+    """M = tensor_q (sum_a factors[q, a] sigma_a): kept in product form (2^n terms otherwise)."""
+
+    factors: np.ndarray  # (n, 4) float64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "factors", frozen_array(self.factors, np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class PauliSumObservable:
+    """M = sum_k coefficients[k] P_k with P_k given by integer Pauli codes."""
+
+    pauli_codes: np.ndarray  # (K, n) int8
+    coefficients: np.ndarray  # (K,) float64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pauli_codes", frozen_array(self.pauli_codes, np.int8))
+        object.__setattr__(self, "coefficients", frozen_array(self.coefficients, np.float64))
+
+
+Observable = ProductObservable | PauliSumObservable
+
+
+@dataclass(frozen=True, eq=False)
+class PauliMixtureStates:
+    """Input states rho_k = (I + epsilon_k P_k) / 2^n, P_k a Pauli string, 0 < epsilon_k <= 1."""
+
+    pauli_codes: np.ndarray  # (m, n) int8
+    epsilon: np.ndarray  # (m,) float64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pauli_codes", frozen_array(self.pauli_codes, np.int8))
+        object.__setattr__(self, "epsilon", frozen_array(self.epsilon, np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedFeatures:
+    """Classical features x in [0, 2pi)^{2n}; qubit q is prepared as RY(x[2q+1]) RX(x[2q]) |0>.
+
+    RX(phi) = exp(-i phi X / 2) and RY(phi) = exp(-i phi Y / 2) (the SDK convention, DESIGN.md §2).
+    """
+
+    features: np.ndarray  # (m, 2n) float64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", frozen_array(self.features, np.float64))
+
+
+Inputs = PauliMixtureStates | EncodedFeatures
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Inputs with their labels; `noiseless_labels` is set for label-noise variants."""
+
+    inputs: Inputs
+    labels: np.ndarray  # (m,) float64
+    noiseless_labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", frozen_array(self.labels, np.float64))
+        if self.noiseless_labels is not None:
+            object.__setattr__(
+                self, "noiseless_labels", frozen_array(self.noiseless_labels, np.float64)
+            )
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """What is known about the global minimum (DESIGN.md §5).
+
+    A restart hits when L(theta_final) - global_min_value <= hit_tolerance.
+    `ladder_values`/`ladder_counts` list the local-minimum values per period with their counts
+    where known. `planted_signs` is the planted sign vector of construction families.
+    """
+
+    kind: str
+    global_min_value: float
+    global_minimizer: np.ndarray  # (p,) float64
+    hit_tolerance: float
+    method: str
+    effort: str
+    num_local_minima: int | None = None
+    ladder_values: np.ndarray | None = None
+    ladder_counts: np.ndarray | None = None
+    planted_signs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in CERTIFICATE_KINDS:
+            raise ValueError(f"certificate kind {self.kind!r} not in {CERTIFICATE_KINDS}")
+        object.__setattr__(self, "global_minimizer", frozen_array(self.global_minimizer, np.float64))
+        for name, dtype in (
+            ("ladder_values", np.float64),
+            ("ladder_counts", np.int64),
+            ("planted_signs", np.int8),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, frozen_array(value, dtype))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an instance came from: enough to regenerate it bit for bit."""
+
+    family: str
+    generator_version: int
+    seed: int
+    parameters: tuple[tuple[str, int | float | str], ...] = field(default=())
+
+    def parameter(self, name: str):
+        return dict(self.parameters)[name]
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One frozen benchmark instance: ansatz, observable, dataset, certificate, provenance.
+
+    `loss` and `loss_and_grad` accept theta of shape (p,) or (R, p) and evaluate the mean square
+    loss L(theta) = (1/m) sum_k (tr(U rho_k U^dag M) - y_k)^2 exactly, in float64.
+    """
+
+    id: str
+    ansatz: Ansatz
+    observable: Observable
+    dataset: Dataset
+    certificate: Certificate
+    provenance: Provenance
+
+    @property
+    def num_qubits(self) -> int:
+        return self.ansatz.num_qubits
+
+    @property
+    def num_parameters(self) -> int:
+        return self.ansatz.num_parameters
+
+    @property
+    def num_samples(self) -> int:
+        return self.dataset.num_samples
+
+    @cached_property
+    def product_form(self) -> ProductForm:
+        from qnntraps.simulators.product_form import compile_product_form
+
+        return compile_product_form(self.ansatz, self.observable, self.dataset)
+
+    def predictions(self, theta) -> np.ndarray:
+        """Model outputs y_hat, shape (m,) or (R, m)."""
+        from qnntraps.simulators.evaluate import predictions
+
+        return predictions(self, theta)
+
+    def loss(self, theta) -> np.ndarray | float:
+        """Exact loss: a float for theta of shape (p,), an array (R,) for shape (R, p)."""
+        from qnntraps.simulators.evaluate import loss
+
+        return loss(self, theta)
+
+    def loss_and_grad(self, theta) -> tuple[np.ndarray | float, np.ndarray]:
+        """Exact loss and gradient d L / d theta, shapes as for `loss` and like theta."""
+        from qnntraps.simulators.evaluate import loss_and_grad
+
+        return loss_and_grad(self, theta)
+
+    def is_hit(self, theta) -> np.ndarray | bool:
+        """True where L(theta) - L* <= hit tolerance (DESIGN.md §5)."""
+        gap = np.asarray(self.loss(theta)) - self.certificate.global_min_value
+        result = gap <= self.certificate.hit_tolerance
+        return bool(result) if result.ndim == 0 else result

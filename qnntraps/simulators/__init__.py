@@ -1,0 +1,1 @@
+"""Exact simulators: a dense NumPy reference (checks only) and the fast product-form backend."""

@@ -1,0 +1,143 @@
+"""Compile an instance with product structure into trigonometric product coefficients.
+
+When the ansatz is one layer of single-qubit Pauli rotations on distinct qubits, the observable is a
+tensor product and every input is a (sum of) product operators, the model output is
+
+    y_hat_k(theta) = offset_k + sum_j weights[k, j] * prod_i (a + b cos 2 theta_i + c sin 2 theta_i)[k, j, i]
+
+exactly, which costs O(m p) per parameter vector (DESIGN.md §6). Every other structure raises
+UnsupportedStructureError; the dense reference still handles it at small size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qnntraps.errors import UnsupportedStructureError
+from qnntraps.instance import (
+    Ansatz,
+    Dataset,
+    EncodedFeatures,
+    Observable,
+    PauliMixtureStates,
+    ProductObservable,
+    frozen_array,
+)
+from qnntraps.pauli import I, conjugate_by_rotation
+
+
+@dataclass(frozen=True, eq=False)
+class ProductForm:
+    """Coefficients of y_hat in product form; arrays indexed [sample, term, parameter]."""
+
+    offset: np.ndarray  # (m,)
+    weights: np.ndarray  # (m, J)
+    a: np.ndarray  # (m, J, p)
+    b: np.ndarray  # (m, J, p)
+    c: np.ndarray  # (m, J, p)
+    labels: np.ndarray  # (m,)
+
+
+def _rotation_layer(ansatz: Ansatz) -> tuple[np.ndarray, np.ndarray]:
+    """Per qubit: the index of the parameter rotating it (or -1) and its generator code."""
+    n, p = ansatz.num_qubits, ansatz.num_parameters
+    parameter_of_qubit = np.full(n, -1, dtype=np.int64)
+    generator_of_qubit = np.zeros(n, dtype=np.int64)
+    seen_parameters = set()
+    for codes, index in zip(ansatz.generators, ansatz.parameter_index, strict=True):
+        support = np.flatnonzero(codes)
+        if index < 0:
+            raise UnsupportedStructureError("fixed gates have no product form; use the dense simulator")
+        if support.size != 1:
+            raise UnsupportedStructureError("a multi-qubit generator has no product form")
+        qubit = int(support[0])
+        if parameter_of_qubit[qubit] >= 0 or int(index) in seen_parameters:
+            raise UnsupportedStructureError(
+                "product form needs one rotation per qubit and one gate per parameter"
+            )
+        parameter_of_qubit[qubit] = index
+        generator_of_qubit[qubit] = codes[qubit]
+        seen_parameters.add(int(index))
+    if len(seen_parameters) != p:
+        raise UnsupportedStructureError("some parameters drive no gate")
+    return parameter_of_qubit, generator_of_qubit
+
+
+def _input_terms(inputs, num_qubits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each input as sum_j w_j tensor_q (sum_s beta[j, q, s] sigma_s) / 2: returns (w, beta)."""
+    if isinstance(inputs, PauliMixtureStates):
+        m = inputs.pauli_codes.shape[0]
+        beta = np.zeros((m, 2, num_qubits, 4))
+        beta[:, 0, :, I] = 1.0
+        rows = np.arange(m)[:, None]
+        cols = np.arange(num_qubits)[None, :]
+        beta[rows, 1, cols, inputs.pauli_codes] = 1.0
+        weights = np.stack([np.ones(m), inputs.epsilon], axis=1)
+        return weights, beta
+    if isinstance(inputs, EncodedFeatures):
+        x_angle = inputs.features[:, 0::2]
+        y_angle = inputs.features[:, 1::2]
+        m = x_angle.shape[0]
+        beta = np.zeros((m, 1, num_qubits, 4))
+        beta[:, 0, :, 0] = 1.0
+        # Bloch vector of RY(y) RX(x) |0>: (cos x sin y, -sin x, cos x cos y).
+        beta[:, 0, :, 1] = np.cos(x_angle) * np.sin(y_angle)
+        beta[:, 0, :, 2] = -np.sin(x_angle)
+        beta[:, 0, :, 3] = np.cos(x_angle) * np.cos(y_angle)
+        return np.ones((m, 1)), beta
+    raise UnsupportedStructureError(f"no product form for inputs of type {type(inputs).__name__}")
+
+
+def compile_product_form(ansatz: Ansatz, observable: Observable, dataset: Dataset) -> ProductForm:
+    """Product-form coefficients of an instance's parts; raises UnsupportedStructureError otherwise."""
+    if not isinstance(observable, ProductObservable):
+        raise UnsupportedStructureError("product form needs a product observable")
+    n, p = ansatz.num_qubits, ansatz.num_parameters
+    parameter_of_qubit, generator_of_qubit = _rotation_layer(ansatz)
+    term_weights, beta = _input_terms(dataset.inputs, n)
+    m = term_weights.shape[0]
+
+    # Heisenberg-rotated observable factor of every qubit: (n, 4) arrays a, b, c.
+    rotated = [
+        conjugate_by_rotation(observable.factors[q], int(generator_of_qubit[q]))
+        for q in range(n)
+    ]
+    ra = np.array([r[0] for r in rotated])
+    rb = np.array([r[1] for r in rotated])
+    rc = np.array([r[2] for r in rotated])
+    # tr(beta.sigma / 2 * M_q(theta)) = beta . (a + b cos + c sin) per qubit.
+    fa = np.einsum("kjqs,qs->kjq", beta, ra)
+    fb = np.einsum("kjqs,qs->kjq", beta, rb)
+    fc = np.einsum("kjqs,qs->kjq", beta, rc)
+
+    rotated_qubits = np.flatnonzero(parameter_of_qubit >= 0)
+    fixed_qubits = np.flatnonzero(parameter_of_qubit < 0)
+    weights = term_weights * np.prod(fa[:, :, fixed_qubits], axis=2)
+    order = rotated_qubits[np.argsort(parameter_of_qubit[rotated_qubits])]
+    a, b, c = fa[:, :, order], fb[:, :, order], fc[:, :, order]
+
+    # Terms that do not depend on theta are folded into the offset.
+    constant = np.all((b == 0) & (c == 0), axis=2)
+    offset = np.sum(np.where(constant, weights * np.prod(a, axis=2), 0.0), axis=1)
+    keep = ~constant
+    width = max(int(keep.sum(axis=1).max(initial=0)), 1)
+    out_w = np.zeros((m, width))
+    out_a = np.ones((m, width, p))
+    out_b = np.zeros((m, width, p))
+    out_c = np.zeros((m, width, p))
+    for k in range(m):
+        terms = np.flatnonzero(keep[k])
+        out_w[k, : terms.size] = weights[k, terms]
+        out_a[k, : terms.size] = a[k, terms]
+        out_b[k, : terms.size] = b[k, terms]
+        out_c[k, : terms.size] = c[k, terms]
+    return ProductForm(
+        offset=frozen_array(offset, np.float64),
+        weights=frozen_array(out_w, np.float64),
+        a=frozen_array(out_a, np.float64),
+        b=frozen_array(out_b, np.float64),
+        c=frozen_array(out_c, np.float64),
+        labels=frozen_array(dataset.labels, np.float64),
+    )
