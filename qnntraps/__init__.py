@@ -1,9 +1,9 @@
 """qnntraps: provably hard quantum-neural-network training instances with certified global minima.
 
-    import qnntraps
-    instance = qnntraps.load("construction-p8-v1")
-    instance.loss(theta)              # exact mean square loss
-    instance.certificate.global_min_value
+import qnntraps
+instance = qnntraps.load("construction-p8-v1")
+instance.loss(theta)              # exact mean square loss
+instance.certificate.global_min_value
 """
 
 from qnntraps.errors import QnnTrapsError

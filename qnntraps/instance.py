@@ -138,7 +138,9 @@ class Certificate:
     def __post_init__(self) -> None:
         if self.kind not in CERTIFICATE_KINDS:
             raise ValueError(f"certificate kind {self.kind!r} not in {CERTIFICATE_KINDS}")
-        object.__setattr__(self, "global_minimizer", frozen_array(self.global_minimizer, np.float64))
+        object.__setattr__(
+            self, "global_minimizer", frozen_array(self.global_minimizer, np.float64)
+        )
         for name, dtype in (
             ("ladder_values", np.float64),
             ("ladder_counts", np.int64),

@@ -50,7 +50,9 @@ def pauli_string_matrix(codes: np.ndarray) -> np.ndarray:
     return reduce(np.kron, (PAULI_MATRICES[int(c)] for c in codes), np.ones((1, 1), complex))
 
 
-def conjugate_by_rotation(vector: np.ndarray, generator: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conjugate_by_rotation(
+    vector: np.ndarray, generator: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heisenberg picture of one qubit under exp(-i theta G): returns (a, b, c) with
 
     exp(i theta G) (sum_s v_s sigma_s) exp(-i theta G) = sum_s (a_s + b_s cos 2theta + c_s sin 2theta) sigma_s.

@@ -69,7 +69,9 @@ def read_registry(folder: Path | None = None) -> list[RegistryEntry]:
             "or reinstall qnntraps"
         ) from error
     except json.JSONDecodeError as error:
-        raise RegistryError(f"{path} is not valid JSON ({error}); restore it from the release") from error
+        raise RegistryError(
+            f"{path} is not valid JSON ({error}); restore it from the release"
+        ) from error
     if document.get("format") != REGISTRY_FORMAT or document.get("version") != REGISTRY_VERSION:
         raise RegistryError(f"{path} is not a version-{REGISTRY_VERSION} qnntraps registry")
     try:
@@ -91,6 +93,7 @@ def write_registry(entries: list[RegistryEntry], folder: Path) -> None:
     handle, temporary = tempfile.mkstemp(prefix=".registry.", suffix=".tmp", dir=folder)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(temporary, 0o644)
     os.replace(temporary, folder / REGISTRY_NAME)
 
 
@@ -137,7 +140,9 @@ def find_entry(instance_id: str, entries: list[RegistryEntry] | None = None) -> 
     if instance_id in by_id:
         return by_id[instance_id]
     other_versions = sorted(
-        e.id for e in entries if (e.family, e.p, e.variant) == (parsed.family, parsed.p, parsed.variant)
+        e.id
+        for e in entries
+        if (e.family, e.p, e.variant) == (parsed.family, parsed.p, parsed.variant)
     )
     close = other_versions or difflib.get_close_matches(instance_id, list(by_id), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -154,7 +159,9 @@ def verify_file(entry: RegistryEntry) -> Path:
     """Path of the entry's file after checking it exists and its sha256 matches the registry."""
     path = instance_path(entry)
     if not path.is_file():
-        raise MissingFileError(f"{path} is missing for {entry.id}; reinstall qnntraps or restore it")
+        raise MissingFileError(
+            f"{path} is missing for {entry.id}; reinstall qnntraps or restore it"
+        )
     actual = file_sha256(path)
     if actual != entry.sha256:
         raise ChecksumMismatchError(

@@ -93,6 +93,9 @@ def _write_contents(f: h5py.File, instance: Instance) -> None:
     provenance.attrs["seed"] = np.uint64(instance.provenance.seed)
     parameters = provenance.create_group("parameters")
     for name, value in instance.provenance.parameters:
+        # Seeds are 64-bit unsigned; other integers fit int64.
+        if isinstance(value, int) and value >= 2**63:
+            value = np.uint64(value)
         parameters.attrs[name] = value
 
 
@@ -105,6 +108,7 @@ def write_instance(instance: Instance, path: str | Path) -> None:
     try:
         with h5py.File(temporary, "w", libver=("v110", "v110"), track_order=False) as f:
             _write_contents(f, instance)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; shipped data is world-readable
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -154,7 +158,11 @@ def _read_contents(f: h5py.File) -> Instance:
     dataset = Dataset(inputs, d["labels"][()], noiseless)
 
     c = f["certificate"]
-    optional = {name: c[name][()] for name in ("ladder_values", "ladder_counts", "planted_signs") if name in c}
+    optional = {
+        name: c[name][()]
+        for name in ("ladder_values", "ladder_counts", "planted_signs")
+        if name in c
+    }
     certificate = Certificate(
         kind=_scalar(c.attrs["kind"]),
         global_min_value=float(c.attrs["global_min_value"]),
@@ -162,7 +170,9 @@ def _read_contents(f: h5py.File) -> Instance:
         hit_tolerance=float(c.attrs["hit_tolerance"]),
         method=_scalar(c.attrs["method"]),
         effort=_scalar(c.attrs["effort"]),
-        num_local_minima=int(c.attrs["num_local_minima"]) if "num_local_minima" in c.attrs else None,
+        num_local_minima=int(c.attrs["num_local_minima"])
+        if "num_local_minima" in c.attrs
+        else None,
         **optional,
     )
 
@@ -173,7 +183,9 @@ def _read_contents(f: h5py.File) -> Instance:
         seed=int(pv.attrs["seed"]),
         parameters=tuple(sorted((k, _scalar(v)) for k, v in pv["parameters"].attrs.items())),
     )
-    instance = Instance(_scalar(f.attrs["id"]), ansatz, observable, dataset, certificate, provenance)
+    instance = Instance(
+        _scalar(f.attrs["id"]), ansatz, observable, dataset, certificate, provenance
+    )
     _check_shapes(instance)
     return instance
 
@@ -193,7 +205,11 @@ def _check_shapes(instance: Instance) -> None:
     if instance.certificate.global_minimizer.shape != (p,):
         problems.append("certificate/global_minimizer is not (num_parameters,)")
     inputs = instance.dataset.inputs
-    rows = inputs.pauli_codes.shape[0] if isinstance(inputs, PauliMixtureStates) else inputs.features.shape[0]
+    rows = (
+        inputs.pauli_codes.shape[0]
+        if isinstance(inputs, PauliMixtureStates)
+        else inputs.features.shape[0]
+    )
     if rows != m:
         problems.append("dataset inputs and labels differ in length")
     if problems:
@@ -206,17 +222,24 @@ def read_instance(path: str | Path) -> Instance:
     with open(path, "rb") as handle:
         head = handle.read(len(HDF5_SIGNATURE))
     if head != HDF5_SIGNATURE:
-        raise CorruptFileError(f"{path} is not an HDF5 file (bad signature); re-install or restore it")
+        raise CorruptFileError(
+            f"{path} is not an HDF5 file (bad signature); re-install or restore it"
+        )
     try:
         f = h5py.File(path, "r")
     except OSError as error:
-        raise CorruptFileError(f"{path} is damaged or truncated HDF5 ({error}); restore it") from error
+        raise CorruptFileError(
+            f"{path} is damaged or truncated HDF5 ({error}); restore it"
+        ) from error
     with f:
         name = _scalar(f.attrs.get("format", ""))
         if name != FORMAT_NAME:
             raise CorruptFileError(f"{path} is HDF5 but not a qnntraps instance (format {name!r})")
         version = f.attrs.get("format_version")
-        if not isinstance(version, np.integer | int) or int(version) not in SUPPORTED_FORMAT_VERSIONS:
+        if (
+            not isinstance(version, np.integer | int)
+            or int(version) not in SUPPORTED_FORMAT_VERSIONS
+        ):
             raise UnsupportedFormatError(
                 f"{path} has format version {_scalar(version)!r}; this qnntraps reads "
                 f"{SUPPORTED_FORMAT_VERSIONS}: upgrade qnntraps to read it"

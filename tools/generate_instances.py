@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             ok = regenerated_sha256(instance_id) == registered[instance_id].sha256
             failures += not ok
-            print(f"[{n}/{len(selected)}] {instance_id}: {'identical' if ok else 'DIFFERS'} "
-                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+            print(
+                f"[{n}/{len(selected)}] {instance_id}: {'identical' if ok else 'DIFFERS'} "
+                f"({time.perf_counter() - start:.1f} s)",
+                flush=True,
+            )
         print(f"{len(selected) - failures} identical, {failures} differ")
         return 1 if failures else 0
 
@@ -58,10 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         entry = freeze(instance_id, args.out)
         changed = instance_id in previous and previous[instance_id].sha256 != entry.sha256
         previous[instance_id] = entry
-        print(f"[{n}/{len(selected)}] {instance_id}: {entry.sha256[:16]}"
-              f"{' (CHANGED)' if changed else ''} ({time.perf_counter() - start:.1f} s)", flush=True)
+        print(
+            f"[{n}/{len(selected)}] {instance_id}: {entry.sha256[:16]}"
+            f"{' (CHANGED)' if changed else ''} ({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
     write_registry([previous[i] for i in ids if i in previous], args.out)
-    print(f"wrote {len(selected)} instances and registry.json in {time.perf_counter() - total:.0f} s")
+    print(
+        f"wrote {len(selected)} instances and registry.json in {time.perf_counter() - total:.0f} s"
+    )
     return 0
 
 

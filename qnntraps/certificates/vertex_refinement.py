@@ -5,7 +5,8 @@ With label noise the minima move off the grid theta_l in {pi/4, 3pi/4} and off z
 product form, float64); the result is accepted only if every refined point has gradient norm below
 GRADIENT_TOLERANCE, a positive-definite Hessian, and stays in its own vertex cell (|dtheta_l| < pi/8),
 so the 2^p refined points are 2^p distinct strict local minima. The global minimum is the best of
-them; docs/construction.md gives the argument why no local minimum lies elsewhere for small noise.
+them. That no other local minimum exists is proved for noise-free labels only; for noisy labels it
+is checked by independent multistarts (docs/construction.md says exactly what is proved).
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def refine_vertex_minima(form: ProductForm, planted_signs: np.ndarray) -> Certif
     best = int(order[0])
     minimizer = np.round(refined[best], THETA_DECIMALS)
     global_value = float(
-        np.round(torch_product.loss(tform, torch.from_numpy(minimizer[None, :])).numpy()[0],
-                 VALUE_DECIMALS)
+        np.round(
+            torch_product.loss(tform, torch.from_numpy(minimizer[None, :])).numpy()[0],
+            VALUE_DECIMALS,
+        )
     )
     ladder_values, ladder_counts = np.unique(np.round(values, VALUE_DECIMALS), return_counts=True)
     gap = float(ladder_values[1] - ladder_values[0])

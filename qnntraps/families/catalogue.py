@@ -15,7 +15,9 @@ NOISE_SIZES = (4, 8, 12, 16)
 def suite_ids() -> list[str]:
     """Every instance ID of the frozen suite, in registry order."""
     ids = [format_instance_id(InstanceId("construction", p, None, 1)) for p in range(2, 21, 2)]
-    ids += [format_instance_id(InstanceId("construction-coupled", p, None, 1)) for p in range(4, 33, 2)]
+    ids += [
+        format_instance_id(InstanceId("construction-coupled", p, None, 1)) for p in range(4, 33, 2)
+    ]
     for family in CONSTRUCTION_FAMILIES:
         for p in NOISE_SIZES:
             for noise in NOISE_LEVELS:

@@ -29,8 +29,8 @@ from qnntraps.instance import (
     Provenance,
 )
 from qnntraps.pauli import X, Y, Z
-from qnntraps.simulators.product_form import compile_product_form
 from qnntraps.seeds import generator_from_key, seed_from_key
+from qnntraps.simulators.product_form import compile_product_form
 
 GENERATOR_VERSION = 1
 FAMILIES = ("construction", "construction-coupled")
@@ -74,7 +74,9 @@ def _base_id(family: str, p: int, version: int) -> str:
     return format_instance_id(InstanceId(family, p, None, version))
 
 
-def build_construction(family: str, p: int, noise: float | None = None, version: int = 1) -> Instance:
+def build_construction(
+    family: str, p: int, noise: float | None = None, version: int = 1
+) -> Instance:
     """Generate a construction-family instance (noise: label-noise standard deviation or None)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown construction family {family!r}")
@@ -126,10 +128,11 @@ def build_construction(family: str, p: int, noise: float | None = None, version:
         labels = clean_labels + np.round(noise * draws, 12)
         dataset = Dataset(PauliMixtureStates(codes, eps), labels, noiseless_labels=clean_labels)
         parameters.append(("label_noise_std", float(noise)))
+        parameters.append(("noise_seed", seed_from_key(instance_id)))
     provenance = Provenance(
         family=family,
         generator_version=GENERATOR_VERSION,
-        seed=seed_from_key(instance_id),
+        seed=seed_from_key(base_id),
         parameters=tuple(sorted(parameters)),
     )
     if noise is None:

@@ -106,7 +106,9 @@ def predictions(instance: Instance, theta) -> np.ndarray:
     """y_hat_k = Re tr(U(theta) rho_k U(theta)^dag M) for one theta (p,)."""
     theta = np.asarray(theta, dtype=np.float64)
     return _predictions_at_angles(
-        instance, gate_angles(instance, theta), input_density_matrices(instance),
+        instance,
+        gate_angles(instance, theta),
+        input_density_matrices(instance),
         observable_matrix(instance),
     )
 

@@ -12,7 +12,7 @@ from qnntraps.simulators import torch_product
 
 def as_parameter_batch(theta, num_parameters: int) -> tuple[np.ndarray, bool]:
     """theta as a float64 (R, p) array and whether the caller passed a single vector."""
-    array = np.asarray(theta, dtype=np.float64)
+    array = np.array(theta, dtype=np.float64)  # a private, writable copy for torch
     single = array.ndim == 1
     batch = array[None, :] if single else array
     if batch.ndim != 2 or batch.shape[1] != num_parameters:

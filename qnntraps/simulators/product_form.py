@@ -49,7 +49,9 @@ def _rotation_layer(ansatz: Ansatz) -> tuple[np.ndarray, np.ndarray]:
     for codes, index in zip(ansatz.generators, ansatz.parameter_index, strict=True):
         support = np.flatnonzero(codes)
         if index < 0:
-            raise UnsupportedStructureError("fixed gates have no product form; use the dense simulator")
+            raise UnsupportedStructureError(
+                "fixed gates have no product form; use the dense simulator"
+            )
         if support.size != 1:
             raise UnsupportedStructureError("a multi-qubit generator has no product form")
         qubit = int(support[0])
@@ -101,8 +103,7 @@ def compile_product_form(ansatz: Ansatz, observable: Observable, dataset: Datase
 
     # Heisenberg-rotated observable factor of every qubit: (n, 4) arrays a, b, c.
     rotated = [
-        conjugate_by_rotation(observable.factors[q], int(generator_of_qubit[q]))
-        for q in range(n)
+        conjugate_by_rotation(observable.factors[q], int(generator_of_qubit[q])) for q in range(n)
     ]
     ra = np.array([r[0] for r in rotated])
     rb = np.array([r[1] for r in rotated])

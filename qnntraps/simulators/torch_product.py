@@ -89,7 +89,9 @@ def _loss_and_grad_chunk(form: TorchProductForm, theta: torch.Tensor):
     return loss, grad
 
 
-def predictions(form: TorchProductForm, theta: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+def predictions(
+    form: TorchProductForm, theta: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+):
     """y_hat for a batch theta of shape (R, p): returns (R, m)."""
     size = _chunk_size(form, chunk_bytes)
     return torch.cat([_predictions_chunk(form, t) for t in torch.split(theta, size)], dim=0)
@@ -136,9 +138,7 @@ def _hessian_chunk(form: TorchProductForm, theta: torch.Tensor) -> torch.Tensor:
             torch.cat([ones, factors[..., a + 1 : p - 1]], dim=3), dim=3
         )  # prod_{a<l<b} for b = a+1 .. p-1
         pair = prefix[..., a : a + 1] * between * suffix[..., a + 1 :]
-        mixed = torch.sum(
-            weights * pair * dfactors[..., a : a + 1] * dfactors[..., a + 1 :], dim=2
-        )
+        mixed = torch.sum(weights * pair * dfactors[..., a : a + 1] * dfactors[..., a + 1 :], dim=2)
         d2yhat[..., a, a + 1 :] = mixed
         d2yhat[..., a + 1 :, a] = mixed
     m = residual.shape[1]
