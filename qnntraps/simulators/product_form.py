@@ -3,9 +3,11 @@
 When the ansatz is one layer of single-qubit Pauli rotations on distinct qubits, the observable is a
 tensor product and every input is a (sum of) product operators, the model output is
 
-    y_hat_k(theta) = offset_k + sum_j weights[k, j] * prod_i (a + b cos 2 theta_i + c sin 2 theta_i)[k, j, i]
+    y_hat_k(theta) = offset_k + sum_j weights[k, j] * prod_s (a + b cos 2 theta_i + c sin 2 theta_i)[k, j, s]
 
-exactly, which costs O(m p) per parameter vector (DESIGN.md §6). Every other structure raises
+with i = support[k, j, s] running over the parameters term j of sample k depends on. This costs
+O(m S) per parameter vector, S <= p the largest support (S = 1 for `construction`, 3 for
+`construction-coupled`, p for encoded features), so at most O(m p) (DESIGN.md §6). Every other structure raises
 UnsupportedStructureError; the dense reference still handles it at small size.
 """
 
@@ -30,13 +32,18 @@ from qnntraps.pauli import I, conjugate_by_rotation
 
 @dataclass(frozen=True, eq=False)
 class ProductForm:
-    """Coefficients of y_hat in product form; arrays indexed [sample, term, parameter]."""
+    """Coefficients of y_hat in product form; arrays indexed [sample, term, support slot].
 
+    Padding slots have support 0 and factor exactly 1 (a = 1, b = c = 0), padding terms weight 0.
+    """
+
+    num_parameters: int
     offset: np.ndarray  # (m,)
     weights: np.ndarray  # (m, J)
-    a: np.ndarray  # (m, J, p)
-    b: np.ndarray  # (m, J, p)
-    c: np.ndarray  # (m, J, p)
+    support: np.ndarray  # (m, J, S) int64 parameter indices
+    a: np.ndarray  # (m, J, S)
+    b: np.ndarray  # (m, J, S)
+    c: np.ndarray  # (m, J, S)
     labels: np.ndarray  # (m,)
 
 
@@ -119,26 +126,51 @@ def compile_product_form(ansatz: Ansatz, observable: Observable, dataset: Datase
     order = rotated_qubits[np.argsort(parameter_of_qubit[rotated_qubits])]
     a, b, c = fa[:, :, order], fb[:, :, order], fc[:, :, order]
 
-    # Terms that do not depend on theta are folded into the offset.
-    constant = np.all((b == 0) & (c == 0), axis=2)
-    offset = np.sum(np.where(constant, weights * np.prod(a, axis=2), 0.0), axis=1)
-    keep = ~constant
-    width = max(int(keep.sum(axis=1).max(initial=0)), 1)
+    # A factor with b = c = 0 is a constant: fold it into the weight, so that each term keeps only
+    # its support (the parameters it depends on). Terms with empty support go into the offset.
+    varying = (b != 0) | (c != 0)
+    weights = weights * np.prod(np.where(varying, 1.0, a), axis=2)
+    constant = ~np.any(varying, axis=2)
+    offset = np.sum(np.where(constant, weights, 0.0), axis=1)
+    terms = [(k, j) for k in range(m) for j in range(weights.shape[1]) if not constant[k, j]]
+    width = max([sum(1 for kk, _ in terms if kk == k) for k in range(m)], default=0) or 1
+    size = max([int(varying[k, j].sum()) for k, j in terms], default=0) or 1
     out_w = np.zeros((m, width))
-    out_a = np.ones((m, width, p))
-    out_b = np.zeros((m, width, p))
-    out_c = np.zeros((m, width, p))
-    for k in range(m):
-        terms = np.flatnonzero(keep[k])
-        out_w[k, : terms.size] = weights[k, terms]
-        out_a[k, : terms.size] = a[k, terms]
-        out_b[k, : terms.size] = b[k, terms]
-        out_c[k, : terms.size] = c[k, terms]
+    support = np.zeros((m, width, size), dtype=np.int64)
+    out_a = np.ones((m, width, size))  # padding: factor 1 with zero derivative
+    out_b = np.zeros((m, width, size))
+    out_c = np.zeros((m, width, size))
+    slot = np.zeros(m, dtype=np.int64)
+    for k, j in terms:
+        t = slot[k]
+        slot[k] += 1
+        members = np.flatnonzero(varying[k, j])
+        out_w[k, t] = weights[k, j]
+        support[k, t, : members.size] = members
+        out_a[k, t, : members.size] = a[k, j, members]
+        out_b[k, t, : members.size] = b[k, j, members]
+        out_c[k, t, : members.size] = c[k, j, members]
     return ProductForm(
+        num_parameters=p,
         offset=frozen_array(offset, np.float64),
         weights=frozen_array(out_w, np.float64),
+        support=frozen_array(support, np.int64),
         a=frozen_array(out_a, np.float64),
         b=frozen_array(out_b, np.float64),
         c=frozen_array(out_c, np.float64),
         labels=frozen_array(dataset.labels, np.float64),
     )
+
+
+def product_form_loss(form: ProductForm, theta: np.ndarray) -> np.ndarray:
+    """Loss (R,) for theta (R, p) in plain NumPy with a fixed order of operations.
+
+    Certificates stored in instance files are evaluated with this function rather than the
+    optimized torch backend, so speeding up the backend never changes a frozen file's bytes.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    cos = np.cos(2.0 * theta)[:, form.support]
+    sin = np.sin(2.0 * theta)[:, form.support]
+    factors = form.a + form.b * cos + form.c * sin
+    yhat = form.offset + np.sum(form.weights * np.prod(factors, axis=3), axis=2)
+    return np.mean((yhat - form.labels) ** 2, axis=1)
