@@ -12,6 +12,8 @@ SMALL_IDS = [
     "construction-p4-noise0.1-v1",
     "construction-coupled-p4-noise0.05-v1",
     "construction-p8-noise0.01-v1",
+    "separable-p2-v1",
+    "separable-p4-flip0.1-v1",
 ]
 
 

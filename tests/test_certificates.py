@@ -13,8 +13,9 @@ from tests.assertions import assert_allclose
 from tests.reference import closed_form_loss, closed_form_loss_and_grad, violated_constraints
 
 ALL = [e.id for e in qnntraps.list_instances()]
-NOISE_FREE_SMALL = [e.id for e in qnntraps.list_instances(noisy=False, max_p=10)]
-NOISY_SMALL = [e.id for e in qnntraps.list_instances(noisy=True, max_p=8)]
+CONSTRUCTION = [e for e in qnntraps.list_instances() if e.family.startswith("construction")]
+NOISE_FREE_SMALL = [e.id for e in CONSTRUCTION if e.variant is None and e.p <= 10]
+NOISY_SMALL = [e.id for e in CONSTRUCTION if e.variant is not None and e.p <= 8]
 
 
 def vertices(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,8 +31,13 @@ def test_global_minimizer_attains_global_min_value(load, instance_id):
     assert_allclose(value, cert.global_min_value, 1e-13, "L(theta*) vs L*")
     assert instance.is_hit(cert.global_minimizer)
     assert cert.hit_tolerance > 0
-    assert cert.ladder_counts.sum() == cert.num_local_minima == 2**instance.num_parameters
-    assert_allclose(cert.ladder_values[0], cert.global_min_value, 1e-13, "lowest rung = L*")
+    if cert.num_local_minima is not None:
+        assert cert.ladder_counts.sum() == cert.num_local_minima == 2**instance.num_parameters
+    # multistart ladders are rounded to 1e-9 (docs/separable.md); the others are exact
+    rung_tolerance = 1e-13 if cert.kind in ("analytic", "enumerated") else 5e-10
+    assert_allclose(
+        cert.ladder_values[0], cert.global_min_value, rung_tolerance, "lowest rung = L*"
+    )
     assert_allclose(
         cert.hit_tolerance,
         (cert.ladder_values[1] - cert.ladder_values[0]) / 2,

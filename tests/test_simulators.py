@@ -58,9 +58,9 @@ def test_fast_loss_matches_dense_reference(load, rng, instance_id):
     reference = [dense.loss(instance, t) for t in thetas]
     assert_allclose(batch, reference, 1e-12, f"{instance_id} batched loss vs dense")
     assert_allclose(instance.loss(thetas[0]), reference[0], 1e-12, "single loss vs dense")
-    assert_allclose(
-        batch, closed_form_loss(instance, thetas), 1e-12, "loss vs DESIGN §3 closed form"
-    )
+    if instance.provenance.family.startswith("construction"):
+        closed = closed_form_loss(instance, thetas)
+        assert_allclose(batch, closed, 1e-12, "loss vs DESIGN §3 closed form")
     yhat = instance.predictions(thetas[1])
     assert_allclose(yhat, dense.predictions(instance, thetas[1]), 1e-12, "predictions vs dense")
 

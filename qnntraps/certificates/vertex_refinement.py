@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qnntraps.certificates.newton import newton_steps
 from qnntraps.instance import Certificate
 from qnntraps.simulators import torch_product
 from qnntraps.simulators.product_form import ProductForm, product_form_loss
@@ -33,22 +34,19 @@ def all_sign_vectors(p: int) -> np.ndarray:
 
 
 def newton_refine(form: ProductForm, start: np.ndarray) -> tuple[np.ndarray, int]:
-    """Newton iterations from each row of `start` until the gradient stops shrinking."""
-    tform = torch_product.to_torch(form)
-    theta = torch.as_tensor(start, dtype=torch.float64).clone()
-    for step in range(1, MAX_NEWTON_STEPS + 1):
-        _, grad = torch_product.loss_and_grad(tform, theta)
-        if float(grad.abs().max()) < GRADIENT_TOLERANCE * 1e-3:
-            return theta.numpy(), step
-        hess = torch_product.hessian(tform, theta)
-        chol, info = torch.linalg.cholesky_ex(hess)
-        if bool((info != 0).any()):
-            raise RuntimeError(
-                f"Hessian not positive definite at step {step} for {int((info != 0).sum())} "
-                "vertices: the noise is too large for vertex refinement to certify this instance"
-            )
-        theta = theta - torch.cholesky_solve(grad[..., None], chol)[..., 0]
-    return theta.numpy(), MAX_NEWTON_STEPS
+    """Newton iterations from each row of `start`; every Hessian on the way must be PD."""
+    theta, steps, indefinite = newton_steps(
+        torch_product.to_torch(form),
+        torch.as_tensor(start, dtype=torch.float64),
+        MAX_NEWTON_STEPS,
+        stop_gradient=GRADIENT_TOLERANCE * 1e-3,
+    )
+    if bool(indefinite.any()):
+        raise RuntimeError(
+            f"Hessian not positive definite for {int(indefinite.sum())} vertices: the noise is "
+            "too large for vertex refinement to certify this instance"
+        )
+    return theta.numpy(), steps
 
 
 def refine_vertex_minima(form: ProductForm, planted_signs: np.ndarray) -> Certificate:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from qnntraps.errors import UnknownInstanceError
 from qnntraps.families.construction import FAMILIES as CONSTRUCTION_FAMILIES
 from qnntraps.families.construction import build_construction
+from qnntraps.families.separable import BRANCH_AND_BOUND_MAX_P, build_separable
+from qnntraps.families.separable import FAMILY as SEPARABLE
 from qnntraps.ids import InstanceId, format_instance_id, parse_instance_id
 from qnntraps.instance import Instance
 
 NOISE_LEVELS = (0.01, 0.05, 0.1)
 NOISE_SIZES = (4, 8, 12, 16)
+SEPARABLE_SIZES = (2, 4, 6, 8)
+FLIP_FRACTIONS = (0.05, 0.1)
+FLIP_SIZES = (4, 8)
 
 
 def suite_ids() -> list[str]:
@@ -22,17 +27,28 @@ def suite_ids() -> list[str]:
         for p in NOISE_SIZES:
             for noise in NOISE_LEVELS:
                 ids.append(format_instance_id(InstanceId(family, p, f"noise{noise:g}", 1)))
+    ids += [format_instance_id(InstanceId(SEPARABLE, p, None, 1)) for p in SEPARABLE_SIZES]
+    for p in FLIP_SIZES:
+        for flip in FLIP_FRACTIONS:
+            ids.append(format_instance_id(InstanceId(SEPARABLE, p, f"flip{flip:g}", 1)))
     return ids
 
 
 def tags_for(instance_id: str) -> list[str]:
     """Registry tags: what a user filters by."""
     parts = parse_instance_id(instance_id)
-    tags = ["pauli-mixture", "analytic" if parts.variant is None else "enumerated"]
-    tags.append("label-noise" if parts.variant else "noise-free")
+    tags = ["label-noise" if parts.variant else "noise-free"]
+    if parts.family == SEPARABLE:
+        tags += ["classical-data", certificate_kind_of_separable(parts.p)]
+    else:
+        tags += ["pauli-mixture", "analytic" if parts.variant is None else "enumerated"]
     if parts.family == "construction-coupled":
         tags.append("coupled")
     return sorted(tags)
+
+
+def certificate_kind_of_separable(p: int) -> str:
+    return "branch-and-bound" if p <= BRANCH_AND_BOUND_MAX_P else "best-known"
 
 
 def build_instance(instance_id: str) -> Instance:
@@ -40,6 +56,9 @@ def build_instance(instance_id: str) -> Instance:
     parts = parse_instance_id(instance_id)
     if instance_id not in suite_ids():
         raise UnknownInstanceError(f"{instance_id!r} is not a suite instance; see 'qnntraps list'")
+    if parts.family == SEPARABLE:
+        flip = None if parts.variant is None else float(parts.variant.removeprefix("flip"))
+        return build_separable(parts.p, flip=flip, version=parts.version)
     noise = None
     if parts.variant is not None:
         noise = float(parts.variant.removeprefix("noise"))

@@ -174,3 +174,16 @@ def product_form_loss(form: ProductForm, theta: np.ndarray) -> np.ndarray:
     factors = form.a + form.b * cos + form.c * sin
     yhat = form.offset + np.sum(form.weights * np.prod(factors, axis=3), axis=2)
     return np.mean((yhat - form.labels) ** 2, axis=1)
+
+
+def require_dense_single_term(form: ProductForm, purpose: str) -> None:
+    """Raise UnsupportedStructureError unless every sample is one term over all parameters in order
+    (the shape of encoded-feature instances), which `purpose` relies on."""
+    p = form.num_parameters
+    dense = form.weights.shape[1] == 1 and form.support.shape[2] == p
+    if not dense or not np.array_equal(
+        form.support, np.broadcast_to(np.arange(p), form.support.shape)
+    ):
+        raise UnsupportedStructureError(
+            f"{purpose} needs one product term per sample over all parameters"
+        )
