@@ -47,7 +47,7 @@ def test_minimizer_is_a_strict_local_minimum(load, instance_id):
     assert np.linalg.norm(grad) < 1e-9
     assert_allclose(value, dense.loss(instance, theta), 1e-12, "L* via the dense reference")
     form = torch_product.to_torch(instance.product_form)
-    hessian = torch_product.hessian(form, torch.from_numpy(theta[None, :])).numpy()[0]
+    hessian = torch_product.hessian(form, torch.from_numpy(theta[None, :].copy())).numpy()[0]
     numeric = np.array(
         [
             finite_difference_gradient(lambda t, i=i: instance.loss_and_grad(t)[1][i], theta)
