@@ -116,6 +116,7 @@ def test_files_hold_no_python_names_or_timestamps(load):
         "construction-coupled-p10-v1",
         "construction-p4-noise0.01-v1",
         "construction-coupled-p8-noise0.1-v1",
+        "separable-p2-v1",
     ],
 )
 def test_regeneration_reproduces_registered_bytes(instance_id):
