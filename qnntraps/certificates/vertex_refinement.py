@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from qnntraps.certificates.newton import newton_steps
+from qnntraps.certificates.summary import VALUE_DECIMALS, summarize_minima, vertex_point
 from qnntraps.instance import Certificate
 from qnntraps.simulators import torch_product
 from qnntraps.simulators.product_form import ProductForm, product_form_loss
@@ -22,9 +23,6 @@ from qnntraps.simulators.product_form import ProductForm, product_form_loss
 MAX_ENUMERATED_P = 16
 GRADIENT_TOLERANCE = 1e-10
 MAX_NEWTON_STEPS = 60
-# Stored figures are rounded so that regenerating a file cannot depend on the last bit of a libm.
-THETA_DECIMALS = 12
-VALUE_DECIMALS = 15
 
 
 def all_sign_vectors(p: int) -> np.ndarray:
@@ -55,7 +53,7 @@ def refine_vertex_minima(form: ProductForm, planted_signs: np.ndarray) -> Certif
     if p > MAX_ENUMERATED_P:
         raise ValueError(f"vertex enumeration is for p <= {MAX_ENUMERATED_P}, not {p}")
     signs = all_sign_vectors(p)
-    vertices = np.where(signs > 0, np.pi / 4, 3 * np.pi / 4)
+    vertices = vertex_point(signs)
     refined, steps = newton_refine(form, vertices)
 
     tform = torch_product.to_torch(form)
@@ -72,17 +70,12 @@ def refine_vertex_minima(form: ProductForm, planted_signs: np.ndarray) -> Certif
 
     # Stored values come from the fixed-order NumPy evaluation; at a minimum they are insensitive
     # (to second order) to the last bits of the refined points.
-    values = product_form_loss(form, refined)
-    best = int(np.argmin(values))
-    minimizer = np.round(refined[best], THETA_DECIMALS)
-    global_value = float(np.round(product_form_loss(form, minimizer[None, :])[0], VALUE_DECIMALS))
-    ladder_values, ladder_counts = np.unique(np.round(values, VALUE_DECIMALS), return_counts=True)
-    gap = float(ladder_values[1] - ladder_values[0])
+    summary = summarize_minima(form, refined, product_form_loss(form, refined), VALUE_DECIMALS)
     return Certificate(
         kind="enumerated",
-        global_min_value=global_value,
-        global_minimizer=minimizer,
-        hit_tolerance=float(np.round(gap / 2, VALUE_DECIMALS)),
+        global_min_value=summary.global_min_value,
+        global_minimizer=summary.global_minimizer,
+        hit_tolerance=summary.hit_tolerance,
         method=(
             "Newton refinement (exact float64 gradient and Hessian) of every one of the 2^p vertex "
             "minima theta_l in {pi/4, 3pi/4}; each refined point checked for |grad| < 1e-10, a "
@@ -93,7 +86,7 @@ def refine_vertex_minima(form: ProductForm, planted_signs: np.ndarray) -> Certif
             f"smallest Hessian eigenvalue {min_eig:.2g}"
         ),
         num_local_minima=2**p,
-        ladder_values=ladder_values,
-        ladder_counts=ladder_counts,
+        ladder_values=summary.ladder_values,
+        ladder_counts=summary.ladder_counts,
         planted_signs=planted_signs,
     )

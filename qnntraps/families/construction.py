@@ -16,6 +16,7 @@ from math import comb
 
 import numpy as np
 
+from qnntraps.certificates.summary import vertex_point
 from qnntraps.certificates.vertex_refinement import refine_vertex_minima
 from qnntraps.gf2 import gf2_rank, weight_distribution
 from qnntraps.ids import InstanceId, format_instance_id
@@ -141,11 +142,6 @@ def build_construction(
         form = compile_product_form(ansatz, observable, dataset)
         certificate = refine_vertex_minima(form, planted_signs=signs)
     return Instance(instance_id, ansatz, observable, dataset, certificate, provenance)
-
-
-def vertex_point(signs: np.ndarray) -> np.ndarray:
-    """theta with sin 2theta_l = signs_l and cos 2theta_l = 0: pi/4 or 3pi/4 per coordinate."""
-    return np.where(np.asarray(signs) > 0, np.pi / 4, 3 * np.pi / 4)
 
 
 def _analytic_certificate(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from qnntraps.certificates.branch_and_bound import branch_and_bound
-from qnntraps.certificates.multistart import LADDER_DECIMALS, THETA_DECIMALS, multistart
+from qnntraps.certificates.multistart import LADDER_DECIMALS, multistart
+from qnntraps.certificates.summary import summarize_minima
 from qnntraps.ids import InstanceId, format_instance_id
 from qnntraps.instance import (
     Ansatz,
@@ -26,7 +27,7 @@ from qnntraps.instance import (
 )
 from qnntraps.pauli import Z
 from qnntraps.seeds import generator_from_key, seed_from_key
-from qnntraps.simulators.product_form import ProductForm, compile_product_form, product_form_loss
+from qnntraps.simulators.product_form import ProductForm, compile_product_form
 
 GENERATOR_VERSION = 1
 FAMILY = "separable"
@@ -99,18 +100,12 @@ def certify(form: ProductForm, instance_id: str, progress=None) -> Certificate:
     """Best-known minimum from a 10^5-start multistart; proved by branch and bound for small p."""
     p = form.num_parameters
     result = multistart(form, MULTISTART_STARTS, f"{instance_id}/multistart", progress=progress)
-    rounded = np.round(result.values, LADDER_DECIMALS)
-    ladder_values, ladder_counts = np.unique(rounded, return_counts=True)
-    best = int(np.argmin(result.values))
-    minimizer = np.round(result.minima[best], THETA_DECIMALS)
-    value = float(np.round(product_form_loss(form, minimizer[None, :])[0], 15))
-    if ladder_values.size < 2:
-        raise RuntimeError(f"{instance_id}: the multistart found a single minimum value")
-    tolerance = float(np.round((ladder_values[1] - ladder_values[0]) / 2, 15))
+    summary = summarize_minima(form, result.minima, result.values, LADDER_DECIMALS)
+    value, minimizer = summary.global_min_value, summary.global_minimizer
     effort = (
         f"{result.starts} uniform starts on [0, 2pi)^{p} (seed key '{instance_id}/multistart'); "
         f"{result.values.size} ended in verified strict local minima, {result.rejected} did not; "
-        f"the best value was reached {int(ladder_counts[0])} times"
+        f"the best value was reached {int(summary.ladder_counts[0])} times"
     )
     method = (
         "multistart: exact cyclic coordinate minimization (each coordinate's loss is a degree-2 "
@@ -134,12 +129,12 @@ def certify(form: ProductForm, instance_id: str, progress=None) -> Certificate:
         kind=kind,
         global_min_value=value,
         global_minimizer=minimizer,
-        hit_tolerance=tolerance,
+        hit_tolerance=summary.hit_tolerance,
         method=method,
         effort=effort,
         num_local_minima=None,
-        ladder_values=ladder_values,
-        ladder_counts=ladder_counts,
+        ladder_values=summary.ladder_values,
+        ladder_counts=summary.ladder_counts,
     )
 
 
