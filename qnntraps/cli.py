@@ -1,9 +1,11 @@
-"""The `qnntraps` command line: list, show and verify the frozen instances."""
+"""The `qnntraps` command line: list, show and verify instances; run optimizers and report."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -159,6 +161,130 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
     click.echo(f"{len(entries) - failures} of {len(entries)} verified")
     if failures:
         sys.exit(1)
+
+
+@cli.command("run")
+@click.option("--instance", "instance_ids", multiple=True, help="instance ID (repeatable)")
+@click.option("--family", help="every noise-free instance of this family (see --variant, --max-p)")
+@click.option("--variant", help="with --family: this variant instead, e.g. noise0.05 or flip0.1")
+@click.option("--max-p", type=int, help="with --family: only instances with p <= this")
+@click.option(
+    "--optimizer",
+    "optimizer_name",
+    required=True,
+    help="built-in name, entry point, or module:callable",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["batched", "torch", "scipy", "ask-tell"]),
+    help="adapter for module:callable (inferred if omitted)",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="hyper-parameter (value read as JSON); repeatable",
+)
+@click.option(
+    "--params-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON object of hyper-parameters",
+)
+@click.option(
+    "--restarts", type=click.IntRange(min=1), required=True, help="number of seeded restarts"
+)
+@click.option("--track", type=click.Choice(["exact", "gpu"]), default="exact", show_default=True)
+@click.option(
+    "--budget",
+    "budget_text",
+    help="per restart: loss=N,grad=N,wall=SECONDS (default: the optimizer's)",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    help="restarts per batch and per write (default 1000 exact, 100000 gpu)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="results folder (resumed if it exists)",
+)
+def run_command(
+    instance_ids,
+    family,
+    variant,
+    max_p,
+    optimizer_name,
+    kind,
+    params,
+    params_file,
+    restarts,
+    track,
+    budget_text,
+    chunk,
+    out,
+) -> None:
+    """Run an optimizer from seeded restarts; score every restart by its exact final loss.
+
+    Results go to OUT/<instance ID>/ (config.json, restarts.jsonl, summary.json). Running the
+    same command again resumes an interrupted run and ends with identical results.
+    """
+    from qnntraps.harness.budget import parse_budget
+    from qnntraps.harness.runner import RunSettings, run
+    from qnntraps.optimizers.catalogue import parse_hyperparameters, resolve_optimizer
+
+    ids = _run_ids(instance_ids, family, variant, max_p)
+    spec = resolve_optimizer(optimizer_name, kind)
+    hyper = spec.hyperparameters(parse_hyperparameters(params, params_file))
+    budget = parse_budget(budget_text) if budget_text else spec.budget
+    settings = RunSettings(spec, hyper, budget, restarts, track, chunk)
+    for instance_id in ids:
+        instance = load(instance_id)
+        started = time.perf_counter()
+        with click.progressbar(
+            length=restarts, label=f"{instance_id} · {spec.name}", file=sys.stderr
+        ) as bar:
+
+            def progress(done: int, total: int, bar=bar) -> None:
+                bar.update(done - bar.pos)
+
+            summary = run(instance, settings, out / instance_id, progress)
+        m = summary["metrics"]
+        interval = m["hit_rate_interval"]
+        click.echo(
+            f"{instance_id}: {m['hits']}/{m['n']} hits, rate {m['hit_rate']:.4f} "
+            f"[{interval['low']:.4f}, {interval['high']:.4f}] ({time.perf_counter() - started:.1f} s)"
+        )
+
+
+def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
+    if bool(instance_ids) == bool(family):
+        raise click.UsageError("give either --instance ID (repeatable) or --family F")
+    if not family and (variant or max_p):
+        raise click.UsageError("--variant and --max-p go with --family")
+    if instance_ids:
+        return [find_entry(i).id for i in instance_ids]
+    entries = [e for e in list_instances(family=family) if e.variant == variant]
+    entries = [e for e in entries if max_p is None or e.p <= max_p]
+    if not entries:
+        raise click.UsageError(f"no instance of family {family!r} matches (see 'qnntraps list')")
+    return [e.id for e in entries]
+
+
+@cli.command("report")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--plots/--no-plots", default=True, show_default=True, help="write PNG figures")
+def report_command(folder: Path, plots: bool) -> None:
+    """Print the table of every run under FOLDER and write its PNG figures there."""
+    from qnntraps.harness.report import find_runs, table, write_figures
+
+    views = find_runs(folder)
+    click.echo(table(views))
+    if plots:
+        for path in write_figures(views, folder):
+            click.echo(f"wrote {path}")
 
 
 def main() -> None:

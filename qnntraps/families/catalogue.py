@@ -12,9 +12,9 @@ from qnntraps.instance import Instance
 
 NOISE_LEVELS = (0.01, 0.05, 0.1)
 NOISE_SIZES = (4, 8, 12, 16)
-SEPARABLE_SIZES = (2, 4, 6, 8)
+SEPARABLE_SIZES = (2, 4, 6, 8, 10, 12)
 FLIP_FRACTIONS = (0.05, 0.1)
-FLIP_SIZES = (4, 8)
+FLIP_SIZES = (4, 8, 12)
 
 
 def suite_ids() -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from qnntraps.certificates.branch_and_bound import branch_and_bound
 from qnntraps.certificates.multistart import LADDER_DECIMALS, multistart
+from qnntraps.certificates.multistart import METHOD as MULTISTART_METHOD
 from qnntraps.certificates.summary import summarize_minima
 from qnntraps.ids import InstanceId, format_instance_id
 from qnntraps.instance import (
@@ -107,11 +108,7 @@ def certify(form: ProductForm, instance_id: str, progress=None) -> Certificate:
         f"{result.values.size} ended in verified strict local minima, {result.rejected} did not; "
         f"the best value was reached {int(summary.ladder_counts[0])} times"
     )
-    method = (
-        "multistart: exact cyclic coordinate minimization (each coordinate's loss is a degree-2 "
-        "trigonometric polynomial, minimized globally) then Newton polishing; a minimum is "
-        "accepted with |grad| < 1e-9 and a positive-definite Hessian"
-    )
+    method = MULTISTART_METHOD
     kind = "best-known"
     if p <= BRANCH_AND_BOUND_MAX_P:
         proof = branch_and_bound(form, value, minimizer, gap=BRANCH_AND_BOUND_GAP)

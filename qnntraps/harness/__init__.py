@@ -1,0 +1,1 @@
+"""The harness: seeded starts, a counted oracle, optimizer runs, results and their metrics."""

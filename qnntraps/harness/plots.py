@@ -1,0 +1,293 @@
+"""Figures of a scored run: hit rate vs p, loss histograms with the ladder, ECDF of final gaps.
+
+The layouts follow You & Wu, "Exponentially Many Local Minima in Quantum Neural Networks"
+(ICML 2021): Fig. 4 (success rate vs number of parameters) and Figs. 2/3 (losses at start and at
+convergence). Figures are built with :class:`matplotlib.figure.Figure` directly, never through
+pyplot, so no global figure state is touched and no GUI backend is needed (PNG goes through Agg).
+
+Every function writes its PNG atomically (a temporary file in the target directory, then
+``os.replace``), creates missing parent directories, and returns the path written as a ``Path``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from operator import index as index_of
+from pathlib import Path
+
+import numpy as np
+from matplotlib import rcParams
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from qnntraps.harness.metrics import ecdf, hit_rate_interval
+
+__all__ = [
+    "DEFAULT_GAP_FLOOR",
+    "plot_gap_ecdf",
+    "plot_hit_rate_vs_p",
+    "plot_loss_histograms",
+]
+
+#: Gaps below this value (zero and negative round-off included) are drawn at it on the log axis.
+DEFAULT_GAP_FLOOR = 1e-12
+
+_DPI = 120
+_MIN_BINS = 50
+_MAX_BINS = 200
+
+
+def _colors() -> list[str]:
+    return list(rcParams["axes.prop_cycle"].by_key().get("color", ["C0"]))
+
+
+def _finite_1d(name: str, values) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def _save_atomic(figure: Figure, path) -> Path:
+    """Write ``figure`` as PNG to ``path`` through a temporary file in the same directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=_DPI)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- Fig. 4: hit rate vs p ------------------------------------------------------------------------
+def plot_hit_rate_vs_p(
+    series: Mapping[str, Sequence[tuple[int, int, int]]],
+    path,
+    title: str | None = None,
+) -> Path:
+    """Hit rate against the number of parameters p, log y axis, one line per series.
+
+    ``series`` maps a name (an optimizer, say) to ``(p, hits, n)`` triples. Error bars are the 95%
+    intervals of :func:`~qnntraps.harness.metrics.hit_rate_interval` (Wilson, or Clopper-Pearson at
+    0 or n hits). A point with 0 hits cannot sit on a log axis: it is drawn as a hollow down
+    triangle at its 95% upper bound. A dashed line shows the reference 2^-p.
+    """
+    if not series:
+        raise ValueError("plot_hit_rate_vs_p needs at least one series")
+    figure = Figure(figsize=(6.4, 4.8))
+    ax = figure.add_subplot()
+    colors = _colors()
+    all_p: list[int] = []
+    positive: list[float] = []
+    any_zero = False
+    for index, (name, points) in enumerate(series.items()):
+        color = colors[index % len(colors)]
+        rows = sorted((index_of(p), index_of(hits), index_of(n)) for p, hits, n in points)
+        if not rows:
+            continue
+        p = np.array([row[0] for row in rows], dtype=np.float64)
+        intervals = [hit_rate_interval(hits, n) for _, hits, n in rows]
+        rate = np.array([iv.rate for iv in intervals])
+        low = np.array([iv.low for iv in intervals])
+        high = np.array([iv.high for iv in intervals])
+        all_p.extend(int(value) for value in p)
+        zero = rate == 0
+        # The line joins observed rates and, for 0 hits, the upper bounds (drawn faintly).
+        ax.plot(p, np.where(zero, high, rate), color=color, alpha=0.35, linewidth=1)
+        if np.any(~zero):
+            hit = ~zero
+            ax.errorbar(
+                p[hit],
+                rate[hit],
+                yerr=np.vstack([rate[hit] - low[hit], high[hit] - rate[hit]]),
+                fmt="o",
+                color=color,
+                capsize=3,
+                markersize=5,
+                label=name,
+            )
+            positive.extend(low[hit][low[hit] > 0])
+            positive.extend(rate[hit])
+        if np.any(zero):
+            any_zero = True
+            ax.plot(
+                p[zero],
+                high[zero],
+                linestyle="none",
+                marker="v",
+                markersize=8,
+                markerfacecolor="none",
+                markeredgecolor=color,
+                label=None if np.any(~zero) else name,
+            )
+        positive.extend(high)
+    if not all_p:
+        raise ValueError("plot_hit_rate_vs_p needs at least one (p, hits, n) point")
+    p_grid = np.linspace(min(all_p), max(all_p), 200)
+    ax.plot(p_grid, 2.0**-p_grid, linestyle="--", color="0.4", linewidth=1, label=r"$2^{-p}$")
+    if any_zero:
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker="v",
+            markerfacecolor="none",
+            markeredgecolor="0.3",
+            label="0 hits: 95% upper bound",
+        )
+    ax.set_yscale("log")
+    floor = min(min(positive), float(2.0 ** -max(all_p)))
+    ax.set_ylim(bottom=floor / 2, top=1.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("p (number of parameters)")
+    ax.set_ylabel("hit rate (hits / N), 95% interval")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    figure.tight_layout()
+    return _save_atomic(figure, path)
+
+
+def _bins(values: np.ndarray) -> int:
+    """NumPy's "auto" rule (the finer of Sturges and Freedman-Diaconis), computed here without
+    building the edges so a tight cluster plus an outlier cannot ask for billions of bins, and kept
+    between _MIN_BINS (converged values piled on ladder rungs show as separate spikes) and
+    _MAX_BINS."""
+    if values.size < 2:
+        return _MIN_BINS
+    span = float(np.ptp(values))
+    count = math.ceil(math.log2(values.size)) + 1  # Sturges
+    q75, q25 = np.percentile(values, [75, 25])
+    if span > 0 and q75 > q25:
+        width = 2.0 * float(q75 - q25) * values.size ** (-1.0 / 3.0)  # Freedman-Diaconis
+        count = max(count, min(math.ceil(span / width), _MAX_BINS))
+    return int(min(max(count, _MIN_BINS), _MAX_BINS))
+
+
+# --- Figs. 2/3: losses at start and at convergence ------------------------------------------------
+def plot_loss_histograms(
+    start_losses,
+    final_losses,
+    path,
+    ladder_values=None,
+    global_min: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Two histograms: the losses at the start points and the losses at convergence.
+
+    The converged panel marks each certified ladder value (dotted grey) and the global minimum
+    L* (dashed red), when given.
+    """
+    start = _finite_1d("start_losses", start_losses)
+    final = _finite_1d("final_losses", final_losses)
+    ladder = None if ladder_values is None else _finite_1d("ladder_values", ladder_values)
+    figure = Figure(figsize=(11.0, 4.2))
+    left, right = figure.subplots(1, 2)
+    for ax, values, label, color in (
+        (left, start, "losses at start", "C0"),
+        (right, final, "losses at convergence", "C1"),
+    ):
+        ax.hist(
+            values, bins=_bins(values), color=color, alpha=0.8, label=f"{label} (N={values.size})"
+        )
+        ax.set_xlabel("loss L(θ)")
+        ax.set_ylabel("restarts")
+        ax.set_title(label)
+    if ladder is not None and ladder.size:
+        right.vlines(
+            ladder,
+            0,
+            1,
+            transform=right.get_xaxis_transform(),
+            colors="0.35",
+            linestyles=":",
+            linewidth=1,
+            label="certified ladder",
+        )
+    if global_min is not None:
+        right.axvline(
+            float(global_min),
+            color="tab:red",
+            linestyle="--",
+            linewidth=1.2,
+            label="L* (global min)",
+        )
+    for ax in (left, right):
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.25)  # headroom for the legend
+        ax.legend(fontsize="small", loc="upper right")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save_atomic(figure, path)
+
+
+# --- ECDF of the final gap ------------------------------------------------------------------------
+def plot_gap_ecdf(
+    series: Mapping[str, Sequence[float] | np.ndarray],
+    path,
+    title: str | None = None,
+    floor: float = DEFAULT_GAP_FLOOR,
+    hit_tolerance: float | None = None,
+) -> Path:
+    """ECDF of the final gaps L(θ_final) − L* per series, log x axis.
+
+    Gaps below ``floor`` (exact hits, round-off below L*) are drawn at ``floor``, as the x label
+    says. ``hit_tolerance``, when given, is marked by a vertical dotted line.
+    """
+    if not series:
+        raise ValueError("plot_gap_ecdf needs at least one series")
+    floor = float(floor)
+    if not (np.isfinite(floor) and floor > 0):
+        raise ValueError(f"floor must be a positive finite number, not {floor!r}")
+    figure = Figure(figsize=(6.4, 4.8))
+    ax = figure.add_subplot()
+    colors = _colors()
+    largest = floor
+    for index, (name, gaps) in enumerate(series.items()):
+        color = colors[index % len(colors)]
+        x, fraction = ecdf(_finite_1d(f"gaps of {name!r}", gaps))
+        if x.size == 0:
+            ax.plot([], [], color=color, label=f"{name} (no restarts)")
+            continue
+        x = np.maximum(x, floor)
+        largest = max(largest, float(x[-1]))
+        ax.step(
+            np.concatenate([[x[0]], x]),
+            np.concatenate([[0.0], fraction]),
+            where="post",
+            color=color,
+            label=f"{name} (N={x.size})",
+        )
+    if hit_tolerance is not None:
+        ax.axvline(
+            max(float(hit_tolerance), floor),
+            color="0.3",
+            linestyle=":",
+            linewidth=1,
+            label="hit tolerance",
+        )
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 3, max(largest * 3, floor * 10))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"final gap L(θ) − L*  (gaps < {floor:.0e} drawn at {floor:.0e})")
+    ax.set_ylabel("fraction of restarts with gap ≤ x")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
+    figure.tight_layout()
+    return _save_atomic(figure, path)

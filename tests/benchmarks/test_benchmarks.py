@@ -1,0 +1,59 @@
+"""Throughput benchmarks (pytest-benchmark), skipped in the pass/fail suite. Run them with
+
+    .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only
+
+Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors,
+and one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import qnntraps
+from qnntraps.harness.runner import RunSettings, run
+from qnntraps.optimizers.catalogue import resolve_optimizer
+from qnntraps.simulators import torch_product
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+VECTORS = 5000
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "instance_id",
+    ["construction-p20-v1", "construction-coupled-p16-v1", "construction-coupled-p32-v1",
+     "separable-p8-v1", "separable-p12-v1"],
+)  # fmt: skip
+def test_loss_and_grad_throughput(benchmark, instance_id, device):
+    instance = qnntraps.load(instance_id)
+    form = torch_product.to_torch(instance.product_form, device)
+    rng = np.random.default_rng(0)
+    theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (VECTORS, instance.num_parameters)))
+    theta = theta.to(device)
+
+    def call():
+        value, grad = torch_product.loss_and_grad(form, theta)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return value, grad
+
+    benchmark(call)
+    benchmark.extra_info["vectors_per_second"] = VECTORS / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("track", ["exact"] + (["gpu"] if torch.cuda.is_available() else []))
+def test_adam_5000_restarts_p16(benchmark, tmp_path_factory, track):
+    instance = qnntraps.load("construction-coupled-p16-v1")
+    spec = resolve_optimizer("adam")
+    settings = RunSettings(spec, spec.hyperparameters(), spec.budget, 5000, track)
+
+    def one_run():
+        out = Path(tmp_path_factory.mktemp("adam"))
+        return run(instance, settings, out)
+
+    summary = benchmark.pedantic(one_run, rounds=1, iterations=1)
+    benchmark.extra_info["hits"] = summary["metrics"]["hits"]
+    benchmark.extra_info["mean_grad_evals"] = summary["metrics"]["grad_evals"]["mean"]

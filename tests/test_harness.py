@@ -1,0 +1,338 @@
+"""The harness: starts, oracle, budgets, adapters, resumable runs, and the run/report commands."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qnntraps.harness import results
+from qnntraps.harness.budget import Budget, BudgetSpecError, parse_budget
+from qnntraps.harness.oracle import BudgetExceededError, Oracle
+from qnntraps.harness.runner import RunSettings, TrackUnavailableError, run
+from qnntraps.harness.starts import optimizer_generator, start_point, start_points
+from qnntraps.optimizers.catalogue import (
+    BUILTINS,
+    OptimizerSpecError,
+    parse_hyperparameters,
+    resolve_optimizer,
+)
+from qnntraps.registry import find_entry
+from qnntraps.simulators import torch_product
+from tests.test_cli import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMING_FIELDS = {"wall_seconds"}
+
+
+def comparable(folder: Path) -> list[dict]:
+    records = results.read_records(folder / results.RECORDS)
+    return [
+        {k: v for k, v in records[r].items() if k not in TIMING_FIELDS} for r in sorted(records)
+    ]
+
+
+# --- starts -----------------------------------------------------------------------------------
+def test_starts_follow_the_documented_rule():
+    sha = "ab" * 32
+    digest = hashlib.shake_256(f"qnntraps-start:{sha}:17".encode()).digest(8 * 5)
+    expected = [
+        (int.from_bytes(digest[8 * j : 8 * j + 8], "big") >> 11) / 2**53 * 2 * np.pi
+        for j in range(5)
+    ]
+    assert start_point(sha, 17, 5).tolist() == expected
+    block = start_points(sha, range(40), 5)
+    assert np.array_equal(block[17], start_point(sha, 17, 5))
+    assert np.array_equal(start_points(sha, [39, 2], 5), block[[39, 2]])  # order-free
+    assert block.min() >= 0 and block.max() < 2 * np.pi
+    assert not np.array_equal(start_points("cd" * 32, [17], 5)[0], block[17])
+    a, b = optimizer_generator(sha, 3).random(4), optimizer_generator(sha, 3).random(4)
+    assert np.array_equal(a, b) and not np.array_equal(a, optimizer_generator(sha, 4).random(4))
+
+
+def test_starts_are_uniform():
+    points = start_points("0" * 64, range(4000), 4).ravel() / (2 * np.pi)
+    counts = np.histogram(points, bins=10, range=(0, 1))[0]
+    chi2 = float(((counts - points.size / 10) ** 2 / (points.size / 10)).sum())
+    assert chi2 < 27.9  # 99.9% quantile of chi-square with 9 degrees of freedom
+
+
+# --- budgets and the oracle -------------------------------------------------------------------
+def test_budget_parsing_and_errors():
+    assert parse_budget("grad=50, loss=7,wall=1.5") == Budget(7, 50, 1.5)
+    for bad in ("", "grad=", "grad=1,grad=2", "steps=3", "loss=-1", "wall=0", "loss=1.5"):
+        with pytest.raises(BudgetSpecError):
+            parse_budget(bad)
+
+
+def test_oracle_counts_and_refuses_past_the_budget(load):
+    instance = load("construction-coupled-p4-v1")
+    form = torch_product.to_torch(instance.product_form)
+    oracle = Oracle(form, 3, Budget(loss_evals=3, grad_evals=1))
+    theta = torch.as_tensor(start_points("1" * 64, range(4), 4))
+    values = oracle.loss(theta[:3], torch.tensor([0, 0, 2]))
+    assert np.allclose(values.numpy(), instance.loss(theta[:3].numpy()), atol=1e-15)
+    assert oracle.loss_evals.tolist() == [2, 0, 1]
+    assert oracle.can_evaluate_loss().tolist() == [True, True, True]
+    oracle.loss(theta[3:4], torch.tensor([0]))
+    assert oracle.can_evaluate_loss().tolist() == [False, True, True]
+    with pytest.raises(BudgetExceededError):
+        oracle.loss(theta[:1], torch.tensor([0]))
+    value, grad = oracle.loss_and_grad(theta[:1], torch.tensor([1]))
+    assert oracle.grad_evals.tolist() == [0, 1, 0] and grad.shape == (1, 4)
+    # the best point of row 0 is the lowest of its three points (the first of equals)
+    row0 = np.array([instance.loss(theta[i].numpy()) for i in (0, 1, 3)])
+    assert float(oracle.best_value[0]) == row0.min()
+    assert torch.equal(oracle.best_point[0], theta[[0, 1, 3][int(row0.argmin())]])
+
+
+# --- optimizer lookup -------------------------------------------------------------------------
+def test_every_documented_baseline_is_built_in():
+    expected = {
+        "adam", "rmsprop", "lbfgs", "sgd", "spsa", "cobyla", "nelder-mead", "cma-es", "smo",
+        "basin-hopping", "scipy-lbfgs",
+    }  # fmt: skip
+    assert expected == set(BUILTINS)
+
+
+def test_optimizer_lookup_errors_and_user_callables():
+    with pytest.raises(OptimizerSpecError, match="built-ins are"):
+        resolve_optimizer("adamw-typo")
+    with pytest.raises(OptimizerSpecError, match="cannot load"):
+        resolve_optimizer("tests.user_optimizers:missing")
+    with pytest.raises(OptimizerSpecError, match="kind"):
+        resolve_optimizer("adam", kind="scipy")
+    assert resolve_optimizer("tests.user_optimizers:random_search").kind == "scipy"
+    assert resolve_optimizer("tests.user_optimizers:LocalSearch").kind == "ask-tell"
+    assert resolve_optimizer("torch.optim:Adagrad").kind == "torch"
+    assert parse_hyperparameters(("lr=0.5", "betas=[0.8, 0.9]", "name=x")) == {
+        "lr": 0.5,
+        "betas": [0.8, 0.9],
+        "name": "x",
+    }
+    with pytest.raises(OptimizerSpecError):
+        parse_hyperparameters(("novalue",))
+
+
+def test_entry_point_optimizers_are_found(monkeypatch):
+    import importlib.metadata
+
+    class Entry:
+        name = "my-search"
+
+        def load(self):
+            from tests.user_optimizers import LocalSearch
+
+            return LocalSearch
+
+    def entry_points(group):
+        return [Entry()] if group == "qnntraps.optimizers" else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    assert resolve_optimizer("my-search").kind == "ask-tell"
+
+
+# --- runs ---------------------------------------------------------------------------------------
+def settings(name, restarts, budget=None, chunk=None, **hyper):
+    spec = resolve_optimizer(name)
+    return RunSettings(
+        spec, spec.hyperparameters(hyper), budget or spec.budget, restarts, chunk=chunk
+    )
+
+
+@pytest.mark.parametrize(
+    "name, budget",
+    [
+        ("adam", Budget(grad_evals=60)),
+        ("rmsprop", Budget(grad_evals=60)),
+        ("sgd", Budget(grad_evals=60)),
+        ("lbfgs", Budget(grad_evals=30)),
+        ("spsa", Budget(loss_evals=41)),
+        ("smo", Budget(loss_evals=60)),
+        ("cobyla", Budget(loss_evals=40)),
+        ("nelder-mead", Budget(loss_evals=40)),
+        ("scipy-lbfgs", Budget(grad_evals=30)),
+        ("basin-hopping", Budget(grad_evals=40)),
+        ("cma-es", Budget(loss_evals=45)),
+        ("tests.user_optimizers:random_search", Budget(loss_evals=20)),
+        ("tests.user_optimizers:LocalSearch", Budget(loss_evals=22)),
+    ],
+)
+def test_every_optimizer_respects_its_budget_and_is_scored_exactly(load, tmp_path, name, budget):
+    instance = load("construction-coupled-p4-v1")
+    summary = run(instance, settings(name, 6, budget, chunk=4), tmp_path)
+    records = results.read_records(tmp_path / results.RECORDS)
+    assert sorted(records) == list(range(6)) and summary["complete"]
+    for record in records.values():
+        assert record["loss_evals"] <= (budget.loss_evals or 0)
+        assert record["grad_evals"] <= (budget.grad_evals or 0)
+        final = np.array(record["final_point"])
+        assert record["final_loss"] == instance.loss(final)  # the exact loss, recomputed
+        assert record["hit"] == (record["gap"] <= instance.certificate.hit_tolerance)
+        assert record["equivalent_evals"] == record["loss_evals"] + 8 * record["grad_evals"]
+    assert summary["metrics"]["hits"] == sum(r["hit"] for r in records.values())
+
+
+def test_the_optimizer_sees_only_the_oracle(load, tmp_path):
+    from tests import user_optimizers
+
+    user_optimizers.SEEN_ARGUMENTS.clear()
+    instance = load("construction-p4-v1")
+    run(
+        instance, settings("tests.user_optimizers:random_search", 2, Budget(loss_evals=5)), tmp_path
+    )
+    fun, x0, jac, rng = user_optimizers.SEEN_ARGUMENTS[0]
+    assert isinstance(x0, np.ndarray) and isinstance(rng, np.random.Generator)
+    closure_cells = [c.cell_contents for c in fun.__closure__ or ()]
+    assert not any(
+        c is instance or c is instance.certificate or (isinstance(c, str) and instance.id in c)
+        for c in closure_cells
+    )
+
+
+@pytest.mark.parametrize("name", ["adam", "lbfgs", "spsa", "smo", "cma-es"])
+def test_results_do_not_depend_on_chunking_and_repeat_bit_for_bit(load, tmp_path, name):
+    instance = load("construction-coupled-p6-v1")
+    budget = Budget(loss_evals=300) if name in ("spsa", "smo", "cma-es") else Budget(grad_evals=80)
+    run(instance, settings(name, 12, budget, chunk=12), tmp_path / "a")
+    run(instance, settings(name, 12, budget, chunk=12), tmp_path / "b")
+    run(instance, settings(name, 12, budget, chunk=5), tmp_path / "c")
+    assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
+    assert comparable(tmp_path / "a") == comparable(tmp_path / "c")
+
+
+def test_adam_batched_equals_adam_one_restart_at_a_time(load, tmp_path):
+    """The batched torch adapter keeps restarts independent: same as torch.optim.Adam alone."""
+    instance = load("construction-coupled-p6-v1")
+    run(instance, settings("adam", 5, Budget(grad_evals=50)), tmp_path)
+    records = results.read_records(tmp_path / results.RECORDS)
+    sha = find_entry(instance.id).sha256
+    for r in range(5):
+        theta = torch.tensor(start_point(sha, r, 6), requires_grad=True)
+        optimizer = torch.optim.Adam([theta], lr=0.01)
+        for _ in range(50):
+            _, grad = instance.loss_and_grad(theta.detach().numpy())
+            theta.grad = torch.as_tensor(grad)
+            optimizer.step()
+        assert records[r]["final_point"] == theta.detach().tolist()
+
+
+def test_resume_after_partial_write_and_extension(load, tmp_path):
+    instance = load("construction-p4-v1")
+    run(instance, settings("lbfgs", 10, chunk=4), tmp_path / "whole")
+    out = tmp_path / "resumed"
+    run(instance, settings("lbfgs", 6, chunk=4), out)  # a shorter run, then a torn last line
+    with open(out / results.RECORDS, "ab") as stream:
+        stream.write(b'{"restart": 6, "start_lo')
+    summary = run(instance, settings("lbfgs", 10, chunk=4), out)
+    assert summary["complete"] and summary["done"] == 10
+    assert comparable(out) == comparable(tmp_path / "whole")
+    whole = results.read_json(tmp_path / "whole" / results.SUMMARY)
+    assert summary["metrics"] == whole["metrics"]
+
+
+def test_a_different_run_in_the_same_folder_is_refused(load, tmp_path):
+    instance = load("construction-p4-v1")
+    run(instance, settings("adam", 3, Budget(grad_evals=5)), tmp_path)
+    before = (tmp_path / results.RECORDS).read_bytes()
+    with pytest.raises(results.RunFolderError, match="budget"):
+        run(instance, settings("adam", 3, Budget(grad_evals=6)), tmp_path)
+    with pytest.raises(results.RunFolderError, match="hyperparameters"):
+        run(instance, settings("adam", 3, Budget(grad_evals=5), lr=0.1), tmp_path)
+    assert (tmp_path / results.RECORDS).read_bytes() == before  # nothing lost
+
+
+def test_run_survives_sigkill_and_resumes_to_identical_results(tmp_path):
+    command = [
+        sys.executable, "-m", "qnntraps.cli", "run", "--instance", "construction-coupled-p8-v1",
+        "--optimizer", "adam", "--restarts", "60", "--chunk", "6", "--budget", "grad=300",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], check=True, env=env)
+    killed = tmp_path / "killed"
+    records = killed / "construction-coupled-p8-v1" / results.RECORDS
+    process = subprocess.Popen([*command, "--out", str(killed)], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+        not records.exists() or records.read_bytes().count(b"\n") < 12
+    ):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = records.read_bytes().count(b"\n")
+    assert 12 <= done < 60, "the run should have been killed part-way"
+    subprocess.run([*command, "--out", str(killed)], check=True, env=env)
+    assert comparable(killed / "construction-coupled-p8-v1") == comparable(
+        tmp_path / "whole" / "construction-coupled-p8-v1"
+    )
+
+
+def test_gpu_track_without_cuda_is_a_clear_error(load, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    with pytest.raises(TrackUnavailableError, match="CUDA"):
+        spec = resolve_optimizer("adam")
+        run(load("construction-p2-v1"), RunSettings(spec, {}, spec.budget, 2, "gpu"), tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["adam", "lbfgs", "smo"])
+def test_gpu_track_matches_the_exact_track(load, tmp_path, name):
+    instance = load("construction-coupled-p8-v1")
+    spec = resolve_optimizer(name)
+    budget = Budget(loss_evals=400) if name == "smo" else Budget(grad_evals=200)
+    hyper = spec.hyperparameters()
+    run(instance, RunSettings(spec, hyper, budget, 200, "exact"), tmp_path / "cpu")
+    run(instance, RunSettings(spec, hyper, budget, 200, "gpu"), tmp_path / "gpu")
+    cpu, gpu = comparable(tmp_path / "cpu"), comparable(tmp_path / "gpu")
+    close = sum(
+        abs(a["final_loss"] - b["final_loss"]) < 1e-9 for a, b in zip(cpu, gpu, strict=True)
+    )
+    assert close >= 198  # paths may split at a saddle by rounding, rarely
+
+
+# --- command line -------------------------------------------------------------------------------
+def test_run_and_report_commands(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "run", "--family", "construction", "--max-p", "4",
+        "--optimizer", "lbfgs", "--restarts", "40", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "construction-p2-v1:" in out and "construction-p4-v1:" in out and "hits" in out
+    code, out, err = run_cli(monkeypatch, capsys, "report", str(tmp_path))
+    assert code == 0, err
+    assert "lbfgs" in out and "construction-p4-v1" in out
+    for png in ("hit_rate_vs_p.png", "gap_ecdf.png", "construction-p4-v1/losses.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--instance", "construction-p4-v1", "--optimizer", "nope"], "unknown optimizer"),
+        (["--instance", "construction-p4-v1", "--optimizer", "adam", "--param", "x=1"], "no hyper"),
+        (["--instance", "construction-p4-v1", "--optimizer", "adam", "--budget", "g=1"], "budget"),
+        (["--instance", "construction-p99-v1", "--optimizer", "adam"], "qnntraps list"),
+        (["--optimizer", "adam"], "either --instance"),
+        (["--instance", "construction-p4-v1", "--optimizer", "adam", "--track", "gpu"], "CUDA"),
+    ],
+)
+def test_run_command_errors_are_one_line(monkeypatch, capsys, tmp_path, args, message):
+    if "gpu" in args and torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    code, out, err = run_cli(
+        monkeypatch, capsys, "run", *args, "--restarts", "2", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_report_of_a_folder_without_runs(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "report", str(tmp_path))
+    assert code == 2 and "no run under" in err

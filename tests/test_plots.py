@@ -1,0 +1,130 @@
+"""Figures of a scored run: each writes a valid PNG atomically and leaves nothing else behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qnntraps.harness.plots import plot_gap_ecdf, plot_hit_rate_vs_p, plot_loss_histograms
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_only_png(directory, name):
+    path = directory / name
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data[:8] == PNG_SIGNATURE
+    assert sorted(p.name for p in directory.iterdir()) == [name]  # no temporary files left
+
+
+def test_hit_rate_vs_p_with_and_without_zero_hits(tmp_path):
+    series = {
+        "gradient descent": [(2, 260, 1000), (4, 70, 1000), (6, 15, 1000), (8, 0, 1000)],
+        "random search": [(2, 1000, 1000), (4, 0, 50), (6, 0, 50)],  # all hits, then no hits
+        "adam": [(6, 3, 200), (2, 100, 200), (4, 20, 200)],  # unsorted p
+    }
+    out = plot_hit_rate_vs_p(series, tmp_path / "with_zero.png", title="construction family")
+    assert out == tmp_path / "with_zero.png"
+    assert_only_png(tmp_path, "with_zero.png")
+
+    nonzero = {"gd": [(2, 26, 100), (4, 6, 100), (6, 2, 100)]}
+    sub = tmp_path / "nonzero"
+    out = plot_hit_rate_vs_p(nonzero, sub / "hr.png")
+    assert_only_png(sub, "hr.png")
+
+
+def test_hit_rate_vs_p_rejects_empty_and_bad_counts(tmp_path):
+    with pytest.raises(ValueError):
+        plot_hit_rate_vs_p({}, tmp_path / "x.png")
+    with pytest.raises(ValueError):
+        plot_hit_rate_vs_p({"a": []}, tmp_path / "x.png")
+    with pytest.raises(ValueError):
+        plot_hit_rate_vs_p({"a": [(2, 5, 3)]}, tmp_path / "x.png")
+    with pytest.raises(TypeError):
+        plot_hit_rate_vs_p({"a": [(2, 2.5, 3)]}, tmp_path / "x.png")  # no silent truncation
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_loss_histograms(tmp_path):
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0.0, 2.0, 500)
+    ladder = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    final = rng.choice(ladder, 500, p=[0.1, 0.3, 0.3, 0.2, 0.1]) + rng.normal(0, 1e-4, 500)
+    plot_loss_histograms(start, final, tmp_path / "hist.png", ladder, global_min=0.0, title="t")
+    assert_only_png(tmp_path, "hist.png")
+
+
+def test_loss_histograms_minimal_inputs(tmp_path):
+    # all converged values identical, no ladder, no L*
+    plot_loss_histograms([1.0, 2.0], [0.5, 0.5], tmp_path / "h.png")
+    assert_only_png(tmp_path, "h.png")
+    with pytest.raises(ValueError):
+        plot_loss_histograms([1.0], [np.nan], tmp_path / "bad.png")
+
+
+def test_loss_histograms_tight_cluster_and_outlier(tmp_path):
+    # interquartile range ~1e-13 against a span of 1: a naive Freedman-Diaconis rule would ask
+    # for ~1e12 bins
+    rng = np.random.default_rng(2)
+    final = np.concatenate([rng.normal(0.0, 1e-13, 300), [1.0]])
+    plot_loss_histograms(final + 0.5, final, tmp_path / "h.png", ladder_values=[0.0, 1.0])
+    assert_only_png(tmp_path, "h.png")
+
+
+def test_gap_ecdf_with_zero_and_tiny_gaps(tmp_path):
+    rng = np.random.default_rng(1)
+    series = {
+        "gd": np.concatenate([np.zeros(30), rng.uniform(0, 1e-14, 10), rng.uniform(0.1, 1, 60)]),
+        "adam": np.concatenate([[-1e-15], rng.lognormal(-3, 2, 99)]),
+        "nothing": np.array([]),
+    }
+    out = plot_gap_ecdf(series, tmp_path / "ecdf.png", title="gaps", hit_tolerance=1e-6)
+    assert out.name == "ecdf.png"
+    assert_only_png(tmp_path, "ecdf.png")
+
+
+def test_gap_ecdf_all_zero_and_bad_floor(tmp_path):
+    plot_gap_ecdf({"exact": [0.0, 0.0, 0.0]}, tmp_path / "e.png")
+    assert_only_png(tmp_path, "e.png")
+    with pytest.raises(ValueError):
+        plot_gap_ecdf({"a": [0.1]}, tmp_path / "x.png", floor=0.0)
+    with pytest.raises(ValueError):
+        plot_gap_ecdf({}, tmp_path / "x.png")
+
+
+def test_overwrite_is_atomic_and_replaces(tmp_path):
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    plot_gap_ecdf({"a": [0.0, 1.0]}, target)
+    assert_only_png(tmp_path, "fig.png")
+
+
+def test_failed_save_leaves_no_temporary(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", boom)
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        plot_gap_ecdf({"a": [0.0, 1.0]}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+    assert target.read_bytes() == b"old"
+
+
+def test_plots_do_not_import_pyplot(tmp_path):
+    # no global pyplot state (or GUI backend) is created as a side effect; checked in a fresh
+    # interpreter since other tests may import pyplot themselves
+    code = (
+        "import sys; from qnntraps.harness.plots import plot_gap_ecdf; "
+        f"plot_gap_ecdf({{'a': [0.0, 1.0]}}, {str(tmp_path / 'p.png')!r}); "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert_only_png(tmp_path, "p.png")
