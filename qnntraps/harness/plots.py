@@ -83,7 +83,8 @@ def plot_hit_rate_vs_p(
     ``series`` maps a name (an optimizer, say) to ``(p, hits, n)`` triples. Error bars are the 95%
     intervals of :func:`~qnntraps.harness.metrics.hit_rate_interval` (Wilson, or Clopper-Pearson at
     0 or n hits). A point with 0 hits cannot sit on a log axis: it is drawn as a hollow down
-    triangle at its 95% upper bound. A dashed line shows the reference 2^-p.
+    triangle at its 95% upper bound. A dashed line shows the reference 2^-p. Series are drawn
+    slightly apart along p so that identical rates stay visible.
     """
     if not series:
         raise ValueError("plot_hit_rate_vs_p needs at least one series")
@@ -98,12 +99,14 @@ def plot_hit_rate_vs_p(
         rows = sorted((index_of(p), index_of(hits), index_of(n)) for p, hits, n in points)
         if not rows:
             continue
-        p = np.array([row[0] for row in rows], dtype=np.float64)
+        # Series are spread sideways by a little, so that equal rates do not hide each other.
+        dodge = 0.12 * (index - (len(series) - 1) / 2)
+        p = np.array([row[0] for row in rows], dtype=np.float64) + dodge
         intervals = [hit_rate_interval(hits, n) for _, hits, n in rows]
         rate = np.array([iv.rate for iv in intervals])
         low = np.array([iv.low for iv in intervals])
         high = np.array([iv.high for iv in intervals])
-        all_p.extend(int(value) for value in p)
+        all_p.extend(int(row[0]) for row in rows)
         zero = rate == 0
         # The line joins observed rates and, for 0 hits, the upper bounds (drawn faintly).
         ax.plot(p, np.where(zero, high, rate), color=color, alpha=0.35, linewidth=1)
