@@ -287,6 +287,31 @@ def report_command(folder: Path, plots: bool) -> None:
             click.echo(f"wrote {path}")
 
 
+@cli.command("export")
+@click.argument("instance_id")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["qiskit", "cirq", "qasm3"]),
+    required=True,
+    help="Qiskit QPY, Cirq JSON or OpenQASM 3 files",
+)
+@click.option(
+    "-o",
+    "--out",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="folder to write (created if needed)",
+)
+def export_command(instance_id: str, target: str, directory: Path) -> None:
+    """Write an instance's circuits for another SDK, plus mapping.json (docs/exports.md)."""
+    from qnntraps.export import write_export
+
+    paths = write_export(load(instance_id), target, directory)
+    click.echo(f"wrote {len(paths)} files to {directory} (mapping: {paths[0].name})")
+
+
 def main() -> None:
     """Entry point: user errors print one line without a traceback and exit with status 2."""
     try:

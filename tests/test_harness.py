@@ -336,3 +336,11 @@ def test_run_command_errors_are_one_line(monkeypatch, capsys, tmp_path, args, me
 def test_report_of_a_folder_without_runs(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "report", str(tmp_path))
     assert code == 2 and "no run under" in err
+
+
+def test_wall_budget_stops_restarts_and_says_so(load, tmp_path):
+    instance = load("construction-coupled-p8-v1")
+    summary = run(instance, settings("adam", 8, Budget(wall_seconds=0.5), lr=1e-4), tmp_path)
+    records = results.read_records(tmp_path / results.RECORDS)
+    assert summary["complete"] and summary["stopped_by_wall"] == 8
+    assert all(r["stopped_by_wall"] and r["grad_evals"] >= 1 for r in records.values())
