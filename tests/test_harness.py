@@ -344,3 +344,22 @@ def test_wall_budget_stops_restarts_and_says_so(load, tmp_path):
     records = results.read_records(tmp_path / results.RECORDS)
     assert summary["complete"] and summary["stopped_by_wall"] == 8
     assert all(r["stopped_by_wall"] and r["grad_evals"] >= 1 for r in records.values())
+
+
+@pytest.mark.parametrize(
+    "name, budget, at_least",
+    [
+        ("spsa", Budget(loss_evals=2000), 0),  # descends; a hit needs luck
+        ("basin-hopping", Budget(grad_evals=4000), 18),  # escapes the traps at p = 4
+        ("cma-es", Budget(loss_evals=4000), 0),
+    ],
+)
+def test_baselines_descend_and_global_ones_escape(load, tmp_path, name, budget, at_least):
+    instance = load("construction-p4-v1")
+    run(instance, settings(name, 20, budget), tmp_path)
+    records = list(results.read_records(tmp_path / results.RECORDS).values())
+    assert all(r["final_loss"] <= r["start_loss"] + 1e-12 for r in records)
+    assert np.mean([r["final_loss"] for r in records]) < 0.5 * np.mean(
+        [r["start_loss"] for r in records]
+    )
+    assert sum(r["hit"] for r in records) >= at_least
