@@ -194,16 +194,28 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
 @click.option(
     "--restarts", type=click.IntRange(min=1), required=True, help="number of seeded restarts"
 )
-@click.option("--track", type=click.Choice(["exact", "gpu"]), default="exact", show_default=True)
+@click.option(
+    "--track",
+    type=click.Choice(["exact", "gpu", "hardware"]),
+    default="exact",
+    show_default=True,
+)
+@click.option(
+    "--hardware-config",
+    "hardware_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="with --track hardware: JSON file naming provider, backend, shots, seeds (docs/hardware.md)",
+)
 @click.option(
     "--budget",
     "budget_text",
-    help="per restart: loss=N,grad=N,wall=SECONDS (default: the optimizer's)",
+    help="per restart: loss=N,grad=N,wall=SECONDS,shots=N (default: the optimizer's; "
+    "--track hardware needs shots=N)",
 )
 @click.option(
     "--chunk",
     type=click.IntRange(min=1),
-    help="restarts per batch and per write (default 1000 exact, 100000 gpu)",
+    help="restarts per batch and per write (default 1000 exact, 100000 gpu, 100 hardware)",
 )
 @click.option(
     "--out",
@@ -222,6 +234,7 @@ def run_command(
     params_file,
     restarts,
     track,
+    hardware_config,
     budget_text,
     chunk,
     out,
@@ -230,16 +243,23 @@ def run_command(
 
     Results go to OUT/<instance ID>/ (config.json, restarts.jsonl, summary.json). Running the
     same command again resumes an interrupted run and ends with identical results.
+    The hardware track estimates losses from shots on the device of --hardware-config and
+    needs a shot budget (--budget shots=N); it is scored by the exact loss all the same.
     """
     from qnntraps.harness.budget import parse_budget
     from qnntraps.harness.runner import RunSettings, run
     from qnntraps.optimizers.catalogue import parse_hyperparameters, resolve_optimizer
 
+    hardware = None  # the runner checks that track, configuration and budget go together
+    if hardware_config is not None:
+        from qnntraps.hardware.config import load_hardware_config
+
+        hardware = load_hardware_config(hardware_config)
     ids = _run_ids(instance_ids, family, variant, max_p)
     spec = resolve_optimizer(optimizer_name, kind)
     hyper = spec.hyperparameters(parse_hyperparameters(params, params_file))
     budget = parse_budget(budget_text) if budget_text else spec.budget
-    settings = RunSettings(spec, hyper, budget, restarts, track, chunk)
+    settings = RunSettings(spec, hyper, budget, restarts, track, chunk, hardware)
     for instance_id in ids:
         instance = load(instance_id)
         started = time.perf_counter()

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check "hatchling>=1.25" -e ".[dev,qiskit,cirq]"
+.venv/bin/python -m pip install -q --disable-pip-version-check "hatchling>=1.25" -e ".[dev,qiskit,cirq,hardware]"

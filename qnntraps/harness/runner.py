@@ -6,6 +6,10 @@ appended when it is done, so an interrupted run loses at most the chunk in fligh
 with the rest. Because every restart depends only on (instance sha256, restart index) and
 optimizers keep restarts independent, the resumed run's records equal an uninterrupted run's
 (all fields but wall_seconds). Scores use the exact CPU loss at the final point.
+
+The hardware track (docs/hardware.md) swaps the Oracle for qnntraps.hardware's ShotOracle: shot
+estimates from a Qiskit or Cirq backend chosen by RunSettings.hardware, a budget in shots, and
+the device facts and jobs written beside the records. It is scored the same way.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import torch
 
 import qnntraps
 from qnntraps.errors import QnnTrapsError
+from qnntraps.hardware.config import HardwareConfig
+from qnntraps.hardware.errors import HardwareConfigError
 from qnntraps.harness import results
-from qnntraps.harness.budget import Budget
+from qnntraps.harness.budget import Budget, BudgetSpecError, require_shots
 from qnntraps.harness.oracle import Oracle
 from qnntraps.harness.starts import optimizer_generator, start_points
 from qnntraps.harness.summary import run_summary
@@ -34,8 +40,8 @@ from qnntraps.optimizers.catalogue import OptimizerSpec
 from qnntraps.registry import find_entry
 from qnntraps.simulators import torch_product
 
-TRACKS = ("exact", "gpu")
-DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000}
+TRACKS = ("exact", "gpu", "hardware")
+DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000, "hardware": 100}
 
 
 class TrackUnavailableError(QnnTrapsError):
@@ -50,6 +56,7 @@ class RunSettings:
     restarts: int
     track: str = "exact"
     chunk: int | None = None
+    hardware: HardwareConfig | None = None  # the hardware track's provider, device and shots
 
     def chunk_size(self) -> int:
         return self.chunk or DEFAULT_CHUNK[self.track]
@@ -68,9 +75,25 @@ def device_for(track: str) -> torch.device:
     return torch.device("cpu")
 
 
+def check_track_settings(settings: RunSettings) -> None:
+    """The hardware track needs a HardwareConfig and a shot budget; the others take neither."""
+    if settings.track == "hardware":
+        if settings.hardware is None:
+            raise HardwareConfigError(
+                "--track hardware needs a hardware configuration (--hardware-config FILE; "
+                "docs/hardware.md)"
+            )
+        require_shots(settings.budget)
+        return
+    if settings.hardware is not None:
+        raise HardwareConfigError("a hardware configuration goes with --track hardware only")
+    if settings.budget.shots is not None:
+        raise BudgetSpecError("shots= is a budget of the hardware track only")
+
+
 def run_config(instance: Instance, sha256: str, settings: RunSettings) -> dict:
     cert = instance.certificate
-    return {
+    config = {
         "format": results.RUN_FORMAT,
         "instance": instance.id,
         "sha256": sha256,
@@ -93,6 +116,9 @@ def run_config(instance: Instance, sha256: str, settings: RunSettings) -> dict:
             "python": platform.python_version(),
         },
     }
+    if settings.track == "hardware":
+        config["hardware"] = settings.hardware.as_dict()
+    return config
 
 
 def run(
@@ -105,11 +131,19 @@ def run(
     if settings.restarts < 1:
         raise ValueError("restarts must be at least 1")
     device = device_for(settings.track)
+    check_track_settings(settings)
     sha256 = find_entry(instance.id).sha256
     config = run_config(instance, sha256, settings)
     done = results.open_run(Path(out), config)
     pending = [r for r in range(settings.restarts) if r not in done]
-    form = torch_product.to_torch(instance.product_form, device)
+    hardware = None
+    if settings.track == "hardware":
+        if pending:  # open the device (and record its facts) only when there is work
+            from qnntraps.hardware.runs import HardwareRun
+
+            hardware = HardwareRun(instance, settings.hardware, Path(out), sha256)
+    else:
+        form = torch_product.to_torch(instance.product_form, device)
     runner = RUNNERS[settings.optimizer.kind]
     p = instance.num_parameters
     finished = settings.restarts - len(pending)
@@ -120,7 +154,10 @@ def run(
         indices = pending[first : first + chunk]
         starts = start_points(sha256, indices, p)
         generators = [optimizer_generator(sha256, r) for r in indices]
-        oracle = Oracle(form, len(indices), settings.budget)
+        if hardware is not None:
+            oracle = hardware.oracle(indices, settings.budget)
+        else:
+            oracle = Oracle(form, len(indices), settings.budget)
         x0 = torch.as_tensor(starts, device=device)
         began = time.perf_counter()
         oracle.start_clock()
@@ -128,6 +165,8 @@ def run(
         wall = time.perf_counter() - began
         final = np.asarray(final.detach().cpu().numpy(), dtype=np.float64).reshape(len(indices), p)
         records = score_chunk(instance, indices, starts, final, oracle, wall)
+        if hardware is not None:
+            hardware.annotate(records, oracle, final)
         results.append_records(Path(out) / results.RECORDS, records)
         done.update({r["restart"]: r for r in records})
         summary = run_summary(config, done)

@@ -1,0 +1,117 @@
+"""Hardware-track runs: the backend opened once per run, one ShotOracle per chunk, and the
+hardware facts written into the run folder (docs/hardware.md, "What is recorded").
+
+- `hardware.json`: {"format": "qnntraps-hardware/1", "config": <the configuration>,
+  "sessions": [...]}; one session per invocation of the run (a resume adds one): when it
+  opened, the device facts (device name, backend version, calibration time or null with a reason,
+  shots per circuit, transpiler seed and layouts, simulator options, SDK versions).
+  Rewritten atomically.
+- `hardware_jobs.jsonl`: one line per job, appended as the jobs finish: session, restart, kind
+  (loss | gradient), points, circuits, shots, the simulator seed (local backends) and the job
+  id (null where the provider gives none). A chunk killed in flight leaves its jobs here, whose
+  restarts are run again on resume: the records in restarts.jsonl are the truth.
+- each restart record gets `shots` (shots spent) and `hardware`: {"jobs": number of jobs,
+  "noisy_final_loss": the exact loss under the same noise model at the final point (density-
+  matrix simulation) or null, "noisy_final_loss_note": why it is null}.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from qnntraps.hardware.backend import ShotBackend, open_backend
+from qnntraps.hardware.config import HardwareConfig
+from qnntraps.hardware.oracle import ShotOracle, restart_generator
+from qnntraps.harness.budget import Budget
+from qnntraps.harness.results import read_json, write_json_atomic
+from qnntraps.instance import Instance
+
+HARDWARE = "hardware.json"
+JOBS = "hardware_jobs.jsonl"
+HARDWARE_FORMAT = "qnntraps-hardware/1"
+
+
+class HardwareRun:
+    """The hardware side of one invocation of `run` on the hardware track."""
+
+    def __init__(
+        self, instance: Instance, config: HardwareConfig, folder: Path, sha256: str
+    ) -> None:
+        self.instance = instance
+        self.config = config
+        self.folder = Path(folder)
+        self.sha256 = sha256
+        self.backend: ShotBackend = open_backend(instance, config)
+        self.session = self._write_session()
+
+    def _write_session(self) -> int:
+        path = self.folder / HARDWARE
+        data = (
+            read_json(path)
+            if path.exists()
+            else {"format": HARDWARE_FORMAT, "config": self.config.as_dict(), "sessions": []}
+        )
+        opened = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        facts = self.backend.device_facts()
+        data["sessions"].append({"session": len(data["sessions"]), "opened": opened, **facts})
+        write_json_atomic(path, _jsonable(data))
+        return len(data["sessions"]) - 1
+
+    def oracle(self, indices: list[int], budget: Budget) -> ShotOracle:
+        generators = [restart_generator(self.sha256, self.config.seed, r) for r in indices]
+        return ShotOracle(
+            self.backend,
+            self.instance.dataset.labels,
+            len(indices),
+            budget,
+            generators,
+            restart_ids=indices,
+            job_log=self._log_jobs,
+        )
+
+    def _log_jobs(self, jobs: list[dict]) -> None:
+        block = "".join(
+            json.dumps({"session": self.session, **job}, allow_nan=False) + "\n" for job in jobs
+        )
+        with open(self.folder / JOBS, "a") as stream:
+            stream.write(block)
+            stream.flush()
+            if not self.backend.is_simulator:  # paid jobs: their ids must survive a crash
+                os.fsync(stream.fileno())
+
+    def annotate(self, records: list[dict], oracle: ShotOracle, final: np.ndarray) -> None:
+        """Add `shots` and `hardware` to each record of the chunk (in place)."""
+        finite = np.all(np.isfinite(final), axis=1)
+        noisy = None
+        if finite.any():
+            predictions = self.backend.noisy_predictions(final[finite])
+            if predictions is not None:
+                residual = predictions - self.instance.dataset.labels
+                noisy = np.full(final.shape[0], np.nan)
+                noisy[finite] = np.mean(residual * residual, axis=1)
+        note = self.backend.noisy_unavailable_reason
+        for i, record in enumerate(records):
+            value = None if noisy is None or not finite[i] else float(noisy[i])
+            record["shots"] = int(oracle.shots[i])
+            record["hardware"] = {
+                "jobs": int(oracle.jobs[i]),
+                "noisy_final_loss": value,
+                "noisy_final_loss_note": None if value is not None else (note or "no final point"),
+            }
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
