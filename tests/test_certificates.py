@@ -31,6 +31,11 @@ def test_global_minimizer_attains_global_min_value(load, instance_id):
     assert_allclose(value, cert.global_min_value, 1e-13, "L(theta*) vs L*")
     assert instance.is_hit(cert.global_minimizer)
     assert cert.hit_tolerance > 0
+    if cert.ladder_values is None:  # GPU-scale coupled: tolerance from one violated constraint
+        assert cert.num_local_minima == 2**instance.num_parameters
+        epsilon, m = instance.provenance.parameter("epsilon"), instance.num_samples
+        assert cert.hit_tolerance == 2 * epsilon**2 / m
+        return
     if cert.num_local_minima is not None:
         assert cert.ladder_counts.sum() == cert.num_local_minima == 2**instance.num_parameters
     # multistart ladders are rounded to 1e-9 (docs/separable.md); the others are exact
@@ -126,6 +131,28 @@ def test_multistart_finds_exactly_the_certified_minima(load, instance_id, starts
     assert gaps.max() < 1e-9, f"a converged value is off the ladder by {gaps.max():.2e}"
     # the cell found from each start matches the closest ladder rung's vertex value
     assert_allclose(closed_form_loss(instance, points), values, 1e-14, "closed form at the minima")
+
+
+@pytest.mark.parametrize("instance_id", [e.id for e in qnntraps.list_instances(tag="gpu-scale")])
+def test_gpu_scale_tolerance_is_below_every_spurious_vertex(load, instance_id):
+    """No ladder is stored above p = 32; the tolerance 2 eps^2/m must still separate L* from every
+    spurious vertex. Random vertices and the p single flips of the planted one (the nearest)
+    all lie at least 4 eps^2/m = 2 tol above 0, by the violated constraints counted from labels."""
+    instance = load(instance_id)
+    p, m = instance.num_parameters, instance.num_samples
+    cert = instance.certificate
+    planted = cert.planted_signs.astype(int)
+    rng = np.random.default_rng(5)
+    signs = np.vstack(
+        [rng.choice([-1, 1], size=(2000, p)), planted * (1 - 2 * np.eye(p, dtype=int))]
+    )
+    points = np.where(signs > 0, np.pi / 4, 3 * np.pi / 4)
+    values = instance.loss(points)
+    violated = np.array([violated_constraints(instance, s) for s in signs])
+    epsilon = instance.provenance.parameter("epsilon")
+    assert_allclose(values, 4 * epsilon**2 * violated / m, 1e-14, "vertex values vs closed form")
+    assert violated.min() >= 1 and values.min() >= 2 * cert.hit_tolerance * (1 - 1e-12)
+    assert not instance.is_hit(points).any() and instance.is_hit(cert.global_minimizer)
 
 
 def test_noise_variant_shares_the_noise_free_dataset(load):

@@ -145,7 +145,8 @@ def test_list_filters():
     assert [
         e.id for e in qnntraps.list_instances(family="construction-coupled", p=12, noisy=False)
     ] == ["construction-coupled-p12-v1"]
-    assert len(qnntraps.list_instances(min_p=30)) == 2
+    assert len(qnntraps.list_instances(min_p=30, max_p=32)) == 2
+    assert [e.p for e in qnntraps.list_instances(tag="gpu-scale")] == [40, 48, 56, 62]
     with pytest.raises(UnknownInstanceError, match="families are"):
         qnntraps.list_instances(family="constructoin")
 

@@ -15,13 +15,18 @@ NOISE_SIZES = (4, 8, 12, 16)
 SEPARABLE_SIZES = (2, 4, 6, 8, 10, 12)
 FLIP_FRACTIONS = (0.05, 0.1)
 FLIP_SIZES = (4, 8, 12)
+# GPU-scale coupled instances (issue 4's GPU track): no ladder stored (LADDER_MAX_P). 62 is the
+# largest p whose 2^p local minima fit the format's int64 num_local_minima.
+GPU_COUPLED_SIZES = (40, 48, 56, 62)
+GPU_TAG = "gpu-scale"
 
 
 def suite_ids() -> list[str]:
     """Every instance ID of the frozen suite, in registry order."""
     ids = [format_instance_id(InstanceId("construction", p, None, 1)) for p in range(2, 21, 2)]
     ids += [
-        format_instance_id(InstanceId("construction-coupled", p, None, 1)) for p in range(4, 33, 2)
+        format_instance_id(InstanceId("construction-coupled", p, None, 1))
+        for p in (*range(4, 33, 2), *GPU_COUPLED_SIZES)
     ]
     for family in CONSTRUCTION_FAMILIES:
         for p in NOISE_SIZES:
@@ -44,6 +49,8 @@ def tags_for(instance_id: str) -> list[str]:
         tags += ["pauli-mixture", "analytic" if parts.variant is None else "enumerated"]
     if parts.family == "construction-coupled":
         tags.append("coupled")
+    if parts.family == "construction-coupled" and parts.p in GPU_COUPLED_SIZES:
+        tags.append(GPU_TAG)
     return sorted(tags)
 
 
