@@ -1,6 +1,7 @@
 """The harness: starts, oracle, budgets, adapters, resumable runs, and the run/report commands."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -363,3 +364,28 @@ def test_baselines_descend_and_global_ones_escape(load, tmp_path, name, budget, 
         [r["start_loss"] for r in records]
     )
     assert sum(r["hit"] for r in records) >= at_least
+
+
+def test_gpu_figures_script_reports_what_the_harness_measures(load, tmp_path):
+    """tools/gpu_figures.py at a tiny size: every row is there, and its Adam hits are the
+    harness's own for the same restarts (on the exact track without CUDA)."""
+    out = tmp_path / "figures"
+    command = [sys.executable, str(ROOT / "tools" / "gpu_figures.py"), "--vectors", "64"]
+    command += ["--restarts", "40", "--agree", "40", "--out", str(out)]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+
+    figures = json.loads((out / "gpu_figures.json").read_text())
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    assert [(r["instance"], r["device"]) for r in figures["throughput"]] == [
+        (i, d) for i in ("construction-coupled-p16-v1", "construction-coupled-p32-v1",
+                         "construction-coupled-p62-v1", "separable-p12-v1") for d in devices
+    ]  # fmt: skip
+    assert all(r["vectors_per_second"] > 0 for r in figures["throughput"])
+    spec = resolve_optimizer("adam")
+    for row in figures["runs"]:
+        settings = RunSettings(spec, spec.hyperparameters(), spec.budget, 40, row["track"])
+        summary = run(load(row["instance"]), settings, tmp_path / row["instance"])
+        assert row["hits"] == summary["metrics"]["hits"]
+        assert row["mean_grad_evals"] == summary["metrics"]["grad_evals"]["mean"]
+    assert (figures["agreement"] is not None) == torch.cuda.is_available()
+    assert "vectors per second" in (out / "gpu_figures.md").read_text()

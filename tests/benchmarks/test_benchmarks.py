@@ -25,7 +25,7 @@ VECTORS = 5000
 @pytest.mark.parametrize(
     "instance_id",
     ["construction-p20-v1", "construction-coupled-p16-v1", "construction-coupled-p32-v1",
-     "separable-p8-v1", "separable-p12-v1"],
+     "construction-coupled-p62-v1", "separable-p8-v1", "separable-p12-v1"],
 )  # fmt: skip
 def test_loss_and_grad_throughput(benchmark, instance_id, device):
     instance = qnntraps.load(instance_id)
