@@ -27,7 +27,6 @@ chunk, batched or not, and bit for bit the same on a rerun with a local simulato
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,7 +35,7 @@ import torch
 from qnntraps.hardware import estimator
 from qnntraps.hardware.backend import JobRequest, ShotBackend
 from qnntraps.harness.budget import Budget, require_shots
-from qnntraps.harness.oracle import BudgetExceededError
+from qnntraps.harness.oracle import BudgetExceededError, Oracle
 
 SEED_LIMIT = 2**63
 
@@ -65,8 +64,12 @@ def shot_budget(budget: Budget, loss_shots: int, grad_shots: int) -> Budget:
     )
 
 
-class ShotOracle:
-    """Shot-estimated loss and gradient for a batch of R restarts, counted per row."""
+class ShotOracle(Oracle):
+    """Shot-estimated loss and gradient for a batch of R restarts, counted per row.
+
+    The counting, wall clocks, budgets and best points are the Oracle's; this class evaluates
+    through the backend and adds the shot budget (`_affordable`, `_pay`).
+    """
 
     def __init__(
         self,
@@ -85,78 +88,42 @@ class ShotOracle:
         self._generators = list(generators)
         self._restart_ids = list(restart_ids) if restart_ids is not None else list(range(restarts))
         self._job_log = job_log
-        self.dimension = backend.num_parameters
         self.num_samples = backend.num_samples
         self.num_data_qubits = backend.num_data_qubits
         self.shots_per_circuit = backend.shots
+        p = backend.num_parameters
         self.loss_shots = self.num_samples * backend.shots
         self.grad_shots = (
-            estimator.circuits_per_evaluation(self.num_samples, self.dimension, True)
-            * backend.shots
+            estimator.circuits_per_evaluation(self.num_samples, p, True) * backend.shots
         )
         self.requested_budget = budget
-        self.budget = shot_budget(budget, self.loss_shots, self.grad_shots)
-        self.restarts = restarts
-        self.device = torch.device("cpu")
-        self.dtype = torch.float64
-        self.loss_evals = torch.zeros(restarts, dtype=torch.int64)
-        self.grad_evals = torch.zeros(restarts, dtype=torch.int64)
+        capped = shot_budget(budget, self.loss_shots, self.grad_shots)
+        self._start_counting(p, restarts, capped, torch.device("cpu"))
         self.shots = torch.zeros(restarts, dtype=torch.int64)
         self.jobs = torch.zeros(restarts, dtype=torch.int64)
-        self.best_value = torch.full((restarts,), float("inf"), dtype=torch.float64)
-        self.best_point = torch.full((restarts, self.dimension), float("nan"), dtype=torch.float64)
-        self._clock = torch.full((restarts,), float("nan"), dtype=torch.float64)
-        self._stopped_by_wall = torch.zeros(restarts, dtype=torch.bool)
 
-    # --- budget -------------------------------------------------------------------------------
-    def start_clock(self, rows=None) -> None:
-        rows = self._rows(rows)
-        self._clock[rows] = time.perf_counter()
+    # --- the Oracle's hooks -------------------------------------------------------------------
+    def _cost(self, kind: str) -> int:
+        return self.loss_shots if kind == "loss" else self.grad_shots
 
-    def elapsed(self, rows=None) -> torch.Tensor:
-        rows = self._rows(rows)
-        return time.perf_counter() - self._clock[rows]
+    def _affordable(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
+        return self.shots[rows] + self._cost(kind) <= self.budget.shots
 
-    def _within_wall(self, rows: torch.Tensor) -> torch.Tensor:
-        if self.budget.wall_seconds is None:
-            return torch.ones(rows.numel(), dtype=torch.bool)
-        inside = self.elapsed(rows) < self.budget.wall_seconds
-        self._stopped_by_wall[rows[~inside]] = True
-        return inside
+    def _pay(self, counts: torch.Tensor, kind: str) -> None:
+        cost = self._cost(kind)
+        if bool((self.shots + counts * cost > self.budget.shots).any()):
+            raise BudgetExceededError(
+                f"shot budget of {self.budget.shots} exceeded for some rows ({kind} evaluations "
+                f"cost {cost} shots each)"
+            )
+        self.shots += counts * cost
 
-    def can_evaluate_loss(self, rows=None) -> torch.Tensor:
-        """Mask (k,) of rows whose budget (shots included) pays for one more loss evaluation."""
-        rows = self._rows(rows)
-        ok = self._within_wall(rows) & (self.loss_evals[rows] < self.budget.loss_evals)
-        return ok & (self.shots[rows] + self.loss_shots <= self.budget.shots)
-
-    def can_evaluate_grad(self, rows=None) -> torch.Tensor:
-        """Mask (k,) of rows whose budget (shots included) pays for one more gradient."""
-        rows = self._rows(rows)
-        ok = self._within_wall(rows) & (self.grad_evals[rows] < self.budget.grad_evals)
-        return ok & (self.shots[rows] + self.grad_shots <= self.budget.shots)
-
-    @property
-    def stopped_by_wall(self) -> torch.Tensor:
-        return self._stopped_by_wall.clone()
-
-    # --- evaluation ---------------------------------------------------------------------------
-    def loss(self, theta: torch.Tensor, rows=None) -> torch.Tensor:
-        """Loss estimates (k,) at theta (k, p) for rows (k,); m S shots per point."""
-        rows = self._rows(rows)
-        theta = self._check(theta, rows)
-        self._charge(rows, self.loss_evals, self.budget.loss_evals, self.loss_shots, "loss")
-        values, _ = self._evaluate(theta, rows, gradient=False)
-        self._record(rows, theta, values)
+    def _evaluate_loss(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        values, _ = self._evaluate(theta.numpy(), rows, gradient=False)
         return torch.as_tensor(values, dtype=torch.float64)
 
-    def loss_and_grad(self, theta: torch.Tensor, rows=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss (k,) and parameter-shift gradient (k, p) estimates; m (1 + 2p) S shots per point."""
-        rows = self._rows(rows)
-        theta = self._check(theta, rows)
-        self._charge(rows, self.grad_evals, self.budget.grad_evals, self.grad_shots, "gradient")
-        values, grads = self._evaluate(theta, rows, gradient=True)
-        self._record(rows, theta, values)
+    def _evaluate_loss_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
+        values, grads = self._evaluate(theta.numpy(), rows, gradient=True)
         return torch.as_tensor(values, dtype=torch.float64), torch.as_tensor(
             grads, dtype=torch.float64
         )
@@ -207,40 +174,3 @@ class ShotOracle:
         if self._job_log is not None:
             self._job_log(log)
         return values, grads
-
-    def _rows(self, rows) -> torch.Tensor:
-        if rows is None:
-            return torch.arange(self.restarts)
-        rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1).cpu()
-        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= self.restarts):
-            raise IndexError(f"oracle rows must lie in 0 .. {self.restarts - 1}")
-        return rows
-
-    def _charge(self, rows, counter: torch.Tensor, limit: int, cost: int, what: str) -> None:
-        counts = torch.bincount(rows, minlength=self.restarts)
-        if bool((counter + counts > limit).any()):
-            raise BudgetExceededError(f"{what} budget of {limit} exceeded for some rows")
-        if bool((self.shots + counts * cost > self.budget.shots).any()):
-            raise BudgetExceededError(
-                f"shot budget of {self.budget.shots} exceeded for some rows ({what} evaluations "
-                f"cost {cost} shots each)"
-            )
-        counter += counts
-        self.shots += counts * cost
-
-    def _check(self, theta, rows: torch.Tensor) -> np.ndarray:
-        theta = torch.as_tensor(theta, dtype=torch.float64).detach().cpu()
-        if theta.shape != (rows.numel(), self.dimension):
-            raise ValueError(
-                f"theta has shape {tuple(theta.shape)}, expected ({rows.numel()}, {self.dimension})"
-            )
-        return theta.numpy().copy()
-
-    def _record(self, rows: torch.Tensor, theta: np.ndarray, values: np.ndarray) -> None:
-        """Keep each row's best estimated point; with a row given several times, the first."""
-        for position in range(rows.numel()):
-            r = int(rows[position])
-            value = float(values[position])
-            if not np.isnan(value) and value < float(self.best_value[r]):
-                self.best_value[r] = value
-                self.best_point[r] = torch.as_tensor(theta[position])

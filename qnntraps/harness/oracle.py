@@ -21,14 +21,22 @@ class BudgetExceededError(RuntimeError):
 
 
 class Oracle:
-    """Loss and gradient for a batch of R restarts of dimension p, counted per row."""
+    """Loss and gradient for a batch of R restarts of dimension p, counted per row.
+
+    Subclasses that evaluate otherwise (the hardware track's ShotOracle) keep the counting,
+    budgets, clocks and best points here and override the hooks `_evaluate_loss`,
+    `_evaluate_loss_and_grad`, `_affordable` and `_pay`.
+    """
 
     def __init__(self, form: torch_product.TorchProductForm, restarts: int, budget: Budget):
         self._form = form
-        self.dimension = form.num_parameters
+        self._start_counting(form.num_parameters, restarts, budget, form.device)
+
+    def _start_counting(self, dimension: int, restarts: int, budget: Budget, device) -> None:
+        self.dimension = dimension
         self.restarts = restarts
         self.budget = budget
-        self.device = form.device
+        self.device = device
         self.dtype = torch.float64
         self.loss_evals = torch.zeros(restarts, dtype=torch.int64)
         self.grad_evals = torch.zeros(restarts, dtype=torch.int64)
@@ -56,18 +64,17 @@ class Oracle:
 
     def can_evaluate_loss(self, rows=None) -> torch.Tensor:
         """Mask (k,) of rows that may make one more loss-only evaluation."""
-        rows = self._rows(rows)
-        ok = self._within_wall(rows)
-        if self.budget.loss_evals is not None:
-            ok &= self.loss_evals[rows] < self.budget.loss_evals
-        return ok.to(self.device)
+        return self._can_evaluate(self._rows(rows), "loss")
 
     def can_evaluate_grad(self, rows=None) -> torch.Tensor:
         """Mask (k,) of rows that may make one more loss-and-gradient evaluation."""
-        rows = self._rows(rows)
-        ok = self._within_wall(rows)
-        if self.budget.grad_evals is not None:
-            ok &= self.grad_evals[rows] < self.budget.grad_evals
+        return self._can_evaluate(self._rows(rows), "gradient")
+
+    def _can_evaluate(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
+        counter, limit = self._counter(kind)
+        ok = self._within_wall(rows) & self._affordable(rows, kind)
+        if limit is not None:
+            ok &= counter[rows] < limit
         return ok.to(self.device)
 
     @property
@@ -81,22 +88,42 @@ class Oracle:
         A row may appear several times (several points of one restart in one call).
         """
         rows = self._rows(rows)
-        self._charge(rows, self.loss_evals, self.budget.loss_evals, "loss")
         theta = self._check(theta, rows)
-        value = torch_product.loss(self._form, theta)
+        self._charge(rows, "loss")
+        value = self._evaluate_loss(theta, rows)
         self._record(rows, theta, value)
         return value
 
     def loss_and_grad(self, theta: torch.Tensor, rows=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss (k,) and gradient (k, p) at theta (k, p). Counts one gradient evaluation each."""
         rows = self._rows(rows)
-        self._charge(rows, self.grad_evals, self.budget.grad_evals, "gradient")
         theta = self._check(theta, rows)
-        value, grad = torch_product.loss_and_grad(self._form, theta)
+        self._charge(rows, "gradient")
+        value, grad = self._evaluate_loss_and_grad(theta, rows)
         self._record(rows, theta, value)
         return value, grad
 
+    # --- hooks of subclasses ------------------------------------------------------------------
+    def _evaluate_loss(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return torch_product.loss(self._form, theta)
+
+    def _evaluate_loss_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
+        return torch_product.loss_and_grad(self._form, theta)
+
+    def _affordable(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
+        """Mask (k,) of rows whose other resources pay for one more evaluation of this kind."""
+        return torch.ones(rows.numel(), dtype=torch.bool)
+
+    def _pay(self, counts: torch.Tensor, kind: str) -> None:
+        """Spend other resources on counts[r] evaluations of row r, or raise BudgetExceededError
+        having changed nothing."""
+
     # --- internals ----------------------------------------------------------------------------
+    def _counter(self, kind: str) -> tuple[torch.Tensor, int | None]:
+        if kind == "loss":
+            return self.loss_evals, self.budget.loss_evals
+        return self.grad_evals, self.budget.grad_evals
+
     def _rows(self, rows) -> torch.Tensor:
         if rows is None:
             return torch.arange(self.restarts)
@@ -105,10 +132,12 @@ class Oracle:
             raise IndexError(f"oracle rows must lie in 0 .. {self.restarts - 1}")
         return rows
 
-    def _charge(self, rows: torch.Tensor, counter: torch.Tensor, limit, what: str) -> None:
+    def _charge(self, rows: torch.Tensor, kind: str) -> None:
+        counter, limit = self._counter(kind)
         counts = torch.bincount(rows, minlength=self.restarts)
         if limit is not None and bool((counter + counts > limit).any()):
-            raise BudgetExceededError(f"{what} budget of {limit} exceeded for some rows")
+            raise BudgetExceededError(f"{kind} budget of {limit} exceeded for some rows")
+        self._pay(counts, kind)
         counter += counts
 
     def _check(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
