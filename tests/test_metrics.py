@@ -1,4 +1,4 @@
-"""Metrics of a scored run against independent references (DESIGN.md §5, §7)."""
+"""Metrics of a scored run against independent references (docs/scoring.md)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,15 @@ def test_converged_ladder_rounds_sorts_and_counts():
         converged_ladder([0.1], 2.5)
 
 
+def test_converged_ladder_keeps_values_too_large_to_round():
+    # 1e308 * 10**9 overflows: such a value has nothing below 1e-9 to round, and stays itself
+    huge = np.finfo(float).max
+    distinct, counts = converged_ladder([huge, -huge, 1e300, 0.1234567891234], 9)
+    np.testing.assert_array_equal(distinct, [-huge, 0.123456789, 1e300, huge])
+    np.testing.assert_array_equal(counts, [1, 1, 1, 1])
+    assert np.all(np.isfinite(distinct))
+
+
 def test_match_ladder_nearest_within_tolerance():
     ladder = [1.0, 0.0, 0.5]  # unsorted on purpose: indices refer to this order
     values = [0.01, -0.02, 0.49, 0.26, 0.97, 1.3, 0.69]
@@ -221,9 +230,11 @@ def test_match_ladder_edges():
 
 # --- summary --------------------------------------------------------------------------------------
 def test_summarize_hand_made_example():
-    final = [-1.0, -1.0 + 5e-7, -0.5, 0.0, -1.0 - 1e-12]
+    final = np.array([-1.0, -1.0 + 5e-7, -0.5, 0.0, -1.0 - 1e-12])
+    hits = [True, True, False, False, True]
     summary = summarize(
-        final,
+        hits,
+        final + 1.0,
         global_min=-1.0,
         hit_tolerance=1e-6,
         loss_evals=[10, 20, 30, 40, 50],
@@ -239,18 +250,43 @@ def test_summarize_hand_made_example():
     assert summary.tts99 == pytest.approx(118.0 * math.log(0.01) / math.log(0.4))
     assert summary.tts99_interval.value == summary.tts99
     assert summary.tts99_interval.low < summary.tts99 < summary.tts99_interval.high
-    gaps = np.array(final) + 1.0
+    gaps = final + 1.0
     np.testing.assert_allclose(summary.gap_quantiles, np.quantile(gaps, GAP_QUANTILE_LEVELS))
     assert summary.gap_quantiles[-1] == pytest.approx(1.0)
-    assert summary.below_global_min == 0
+    assert summary.gap_restarts == 5 and summary.below_global_min == 0
     encoded = json.loads(json.dumps(summary.as_dict(), allow_nan=False))
     assert encoded["hits"] == 3 and encoded["n"] == 5
     assert encoded["tts99"]["value"] == pytest.approx(summary.tts99)
     assert encoded["hit_rate_interval"]["method"] == "wilson"
+    assert encoded["gap_quantiles"]["restarts"] == 5
+
+
+def test_summarize_takes_hits_as_given_and_never_recomputes_them():
+    # restart 0 ended within the tolerance but was flagged by the harness: not a hit
+    summary = summarize([False, True], [0.0, 0.0], 0.0, 1e-6, [1, 1], [1, 1], [3, 3])
+    assert summary.hits == 1
+    # a restart without a real final point has no gap; the hit count still covers all N
+    summary = summarize([False, False, True], [0.0], 0.0, 1e-6, [1, 1, 1], [0, 0, 0], [1, 1, 1])
+    assert summary.n == 3 and summary.hits == 1 and summary.gap_restarts == 1
+
+
+def test_summarize_without_any_gap_is_strict_json():
+    summary = summarize([False, False], [], 0.0, 1e-6, [4, 4], [0, 0], [4, 4])
+    assert summary.gap_quantiles == () and summary.gap_restarts == 0
+    encoded = json.loads(json.dumps(summary.as_dict(), allow_nan=False))
+    assert encoded["gap_quantiles"]["values"] is None
+    assert encoded["gap_quantiles"]["restarts"] == 0
+
+
+def test_summarize_with_gaps_too_far_apart_to_interpolate_is_strict_json():
+    big = np.finfo(float).max
+    summary = summarize([False] * 3, [-big, 0.0, big], 0.0, 1e-6, [1] * 3, [1] * 3, [1] * 3)
+    json.dumps(summary.as_dict(), allow_nan=False)  # an overflowing quantile is written null
+    assert summary.below_global_min == 1
 
 
 def test_summarize_zero_hits_is_strict_json():
-    summary = summarize([1.0, 2.0, 3.0], 0.0, 1e-6, [5, 5, 5], [0, 0, 0], [5, 5, 5])
+    summary = summarize([False] * 3, [1.0, 2.0, 3.0], 0.0, 1e-6, [5, 5, 5], [0, 0, 0], [5, 5, 5])
     assert summary.hits == 0
     assert summary.tts99 == math.inf and summary.tts99_interval.high == math.inf
     assert summary.interval.method == "clopper-pearson"
@@ -263,7 +299,9 @@ def test_summarize_zero_hits_is_strict_json():
 
 
 def test_summarize_all_hits_and_below_global_min():
-    summary = summarize([0.0, -0.5, 0.0], 0.0, 1e-3, [1, 1, 1], [1, 1, 1], [3, 3, 3])
+    summary = summarize(
+        np.array([True, True, True]), [0.0, -0.5, 0.0], 0.0, 1e-3, [1, 1, 1], [1, 1, 1], [3, 3, 3]
+    )
     assert summary.hits == 3 and summary.interval.method == "clopper-pearson"
     assert summary.tts99 == 3.0
     assert summary.below_global_min == 1
@@ -273,8 +311,11 @@ def test_summarize_all_hits_and_below_global_min():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"final_losses": []}, "at least one restart"),
-        ({"final_losses": [0.0, float("nan")]}, "non-finite"),
+        ({"hits": []}, "at least one restart"),
+        ({"hits": [1, 0]}, "booleans"),
+        ({"hits": [[True, False]]}, "one-dimensional"),
+        ({"gaps": [0.0, float("nan")]}, "non-finite"),
+        ({"gaps": [0.0, 1.0, 2.0]}, "more than"),
         ({"loss_evals": [1]}, "one per restart"),
         ({"grad_evals": [1, -1]}, "non-negative"),
         ({"hit_tolerance": -1e-6}, "hit_tolerance"),
@@ -283,7 +324,8 @@ def test_summarize_all_hits_and_below_global_min():
 )
 def test_summarize_rejects_bad_input(kwargs, message):
     arguments = {
-        "final_losses": [0.0, 1.0],
+        "hits": [True, False],
+        "gaps": [0.0, 1.0],
         "global_min": 0.0,
         "hit_tolerance": 1e-6,
         "loss_evals": [1, 2],

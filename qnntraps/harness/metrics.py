@@ -1,7 +1,9 @@
-"""Metrics of a scored run: hit rate with its interval, time to solution, gap ECDF, ladder (DESIGN.md §7).
+"""Metrics of a scored run: hit rate with its interval, time to solution, gap ECDF, ladder.
 
 Everything here is a pure function of its arguments (NumPy / SciPy only, no global state); results
-are frozen dataclasses. A *hit* is ``final_loss - global_min <= hit_tolerance`` (DESIGN.md §5).
+are frozen dataclasses. Whether a restart is a *hit* is decided by the harness when it scores the
+restart (``final_loss - global_min <= hit_tolerance`` at the point its oracle decided, and no flag;
+docs/scoring.md) and is an input here: nothing in this module recomputes it from losses.
 
 Conventions
 -----------
@@ -13,7 +15,9 @@ Conventions
   independent restarts, so it never drops below the cost of one restart; ``R = 1`` at ``p == 1`` and
   ``TTS = inf`` at ``p == 0``. Its interval maps the hit-rate interval through TTS (decreasing in p),
   and reflects the uncertainty of the hit rate only, not that of the mean cost.
-* JSON (``Summary.as_dict``): infinite values (only the TTS fields can be infinite) are written as
+* Gap statistics (quantiles, ECDF) are over the gaps the caller passes: the harness passes the
+  restarts that ended at a real (finite) point with no flag, which may be fewer than ``n``.
+* JSON (``Summary.as_dict``): infinite values (TTS, or a gap quantile that overflows) are written as
   ``None`` (JSON ``null``), so ``json.dumps(..., allow_nan=False)`` always succeeds.
 """
 
@@ -224,10 +228,16 @@ def ecdf(values) -> tuple[np.ndarray, np.ndarray]:
 def converged_ladder(values, decimals: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct converged values after rounding to ``decimals``, ascending, with their counts.
 
-    Rounding is ``numpy.round`` (half to even); ``-0.0`` is reported as ``0.0``.
+    Rounding is ``numpy.round`` (half to even); ``-0.0`` is reported as ``0.0``; a value too large
+    to be rounded without overflow (beyond about ``1e308 / 10**decimals``) is kept as it is.
     """
     decimals = _check_int("decimals", decimals)
-    rounded = np.round(_as_finite_1d("values", values), decimals) + 0.0  # -0.0 -> 0.0
+    array = _as_finite_1d("values", values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.round(array, decimals)
+    # Rounding scales by 10**decimals and can overflow for huge values; such a float has no digits
+    # below 10**-decimals to round away, so it stands for itself.
+    rounded = np.where(np.isfinite(rounded), rounded, array) + 0.0  # -0.0 -> 0.0
     distinct, counts = np.unique(rounded, return_counts=True)
     return distinct, counts.astype(np.int64)
 
@@ -285,21 +295,31 @@ class CostStats:
 
 
 def _json_float(value: float) -> float | None:
-    """A finite float as itself, +-inf as None (JSON null). NaN never reaches here."""
+    """A finite float as itself, +-inf or NaN as None (JSON null)."""
     value = float(value)
     return value if math.isfinite(value) else None
 
 
+def _check_hits(values) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise MetricsInputError(f"hits must be one-dimensional, got shape {array.shape}")
+    if array.size and array.dtype != np.bool_:
+        raise MetricsInputError("hits must be booleans (the records' hit field), one per restart")
+    return array.astype(np.bool_)
+
+
 @dataclass(frozen=True)
 class Summary:
-    """Scores of N restarts of one optimizer on one instance (DESIGN.md §7).
+    """Scores of N restarts of one optimizer on one instance.
 
-    ``tts99`` is the time to solution at 99% in *equivalent evaluations* (mean of
-    ``equivalent_evals`` over all restarts), with ``tts99_interval`` from the hit-rate interval.
-    ``gap_quantiles`` are the final gaps ``L(theta_final) - L*`` at ``GAP_QUANTILE_LEVELS``
-    (NumPy's linear interpolation). ``below_global_min`` counts restarts that ended more than
-    ``hit_tolerance`` below ``global_min``: nonzero only when the certified value is not a true
-    minimum (e.g. a beaten best-known value, or a wrong certificate); such restarts count as hits.
+    ``hits`` counts the restarts the harness scored as hits. ``tts99`` is the time to solution at
+    99% in *equivalent evaluations* (mean of ``equivalent_evals`` over all N restarts), with
+    ``tts99_interval`` from the hit-rate interval. ``gap_quantiles`` are the final gaps
+    ``L(theta_final) - L*`` at ``GAP_QUANTILE_LEVELS`` (NumPy's linear interpolation) over the
+    ``gap_restarts`` restarts whose gaps were given (empty when none). ``below_global_min`` counts
+    those that ended more than ``hit_tolerance`` below ``global_min``: nonzero only when the
+    certified value is not a true minimum (a beaten best-known value, or a wrong certificate).
     """
 
     n: int
@@ -313,6 +333,7 @@ class Summary:
     tts99: float
     tts99_interval: TTSInterval
     gap_quantiles: tuple[float, ...]
+    gap_restarts: int
     below_global_min: int
 
     @property
@@ -320,8 +341,10 @@ class Summary:
         return self.interval.rate
 
     def as_dict(self) -> dict:
-        """Plain JSON-ready types. Infinite TTS values are ``None`` (null): "no finite TTS"."""
+        """Plain JSON-ready types. Infinite values are ``None`` (null): "no finite TTS"; the gap
+        quantiles are ``None`` when no restart has a gap."""
         tts = self.tts99_interval
+        quantiles = [_json_float(value) for value in self.gap_quantiles]
         return {
             "n": int(self.n),
             "hits": int(self.hits),
@@ -341,14 +364,16 @@ class Summary:
             },
             "gap_quantiles": {
                 "levels": [float(level) for level in GAP_QUANTILE_LEVELS],
-                "values": [float(value) for value in self.gap_quantiles],
+                "values": quantiles if quantiles else None,
+                "restarts": int(self.gap_restarts),
             },
             "below_global_min": int(self.below_global_min),
         }
 
 
 def summarize(
-    final_losses,
+    hits,
+    gaps,
     global_min: float,
     hit_tolerance: float,
     loss_evals,
@@ -358,25 +383,34 @@ def summarize(
 ) -> Summary:
     """Score N restarts: hits, their interval, costs, TTS at 99% and gap quantiles.
 
-    ``final_losses`` are the exact losses at each restart's final point; the three cost arrays
-    hold one non-negative count per restart, in the same order. A hit is
-    ``final_loss - global_min <= hit_tolerance``.
+    ``hits`` holds one boolean per restart, as the harness scored it (the records' ``hit``
+    field; a flagged restart is never a hit); the three cost arrays hold one non-negative count
+    per restart, in the same order. ``gaps`` are the final gaps ``L(theta_final) - L*`` of the
+    restarts that enter the gap statistics (the harness passes those with a real final point and
+    no flag), at most N and possibly none. ``global_min`` and ``hit_tolerance`` are the
+    certificate's; the tolerance only sorts gaps into ``below_global_min``.
     """
-    losses = _as_finite_1d("final_losses", final_losses)
-    n = losses.size
+    hit = _check_hits(hits)
+    n = hit.size
     if n == 0:
         raise MetricsInputError("summarize needs at least one restart")
+    gaps = _as_finite_1d("gaps", gaps)
+    if gaps.size > n:
+        raise MetricsInputError(f"gaps has {gaps.size} entries, more than the {n} restarts")
     global_min = float(global_min)
     if not math.isfinite(global_min):
         raise MetricsInputError(f"global_min must be finite, not {global_min!r}")
     hit_tolerance = _check_cost("hit_tolerance", hit_tolerance)
-    gaps = losses - global_min
-    hits = int(np.count_nonzero(gaps <= hit_tolerance))
+    count = int(np.count_nonzero(hit))
     equivalent = CostStats.of("equivalent_evals", equivalent_evals, n)
-    tts = time_to_solution_interval(hits, n, equivalent.mean, TTS_TARGET, confidence)
+    tts = time_to_solution_interval(count, n, equivalent.mean, TTS_TARGET, confidence)
+    quantiles: tuple[float, ...] = ()
+    if gaps.size:
+        with np.errstate(over="ignore", invalid="ignore"):  # gaps spanning > 1.8e308 give inf
+            quantiles = tuple(float(q) for q in np.quantile(gaps, GAP_QUANTILE_LEVELS))
     return Summary(
         n=n,
-        hits=hits,
+        hits=count,
         interval=tts.rate_interval,
         global_min=global_min,
         hit_tolerance=hit_tolerance,
@@ -385,6 +419,7 @@ def summarize(
         equivalent_evals=equivalent,
         tts99=tts.value,
         tts99_interval=tts,
-        gap_quantiles=tuple(float(q) for q in np.quantile(gaps, GAP_QUANTILE_LEVELS)),
+        gap_quantiles=quantiles,
+        gap_restarts=int(gaps.size),
         below_global_min=int(np.count_nonzero(gaps < -hit_tolerance)),
     )

@@ -5,15 +5,15 @@ The layouts follow You & Wu, "Exponentially Many Local Minima in Quantum Neural 
 convergence). Figures are built with :class:`matplotlib.figure.Figure` directly, never through
 pyplot, so no global figure state is touched and no GUI backend is needed (PNG goes through Agg).
 
-Every function writes its PNG atomically (a temporary file in the target directory, then
-``os.replace``), creates missing parent directories, and returns the path written as a ``Path``.
+Every function writes its PNG atomically and durably through :func:`qnntraps.atomic.atomic_path`
+(a hidden temporary file ``.NAME.*.tmp`` in the target directory, fsync'ed, then renamed), creates
+missing parent directories, and returns the path written as a ``Path``. A failed write leaves the
+old file and no temporary; file-system refusals raise :class:`qnntraps.atomic.WriteError`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from operator import index as index_of
 from pathlib import Path
@@ -23,6 +23,7 @@ from matplotlib import rcParams
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from qnntraps.atomic import atomic_path
 from qnntraps.harness.metrics import ecdf, hit_rate_interval
 
 __all__ = [
@@ -54,21 +55,10 @@ def _finite_1d(name: str, values) -> np.ndarray:
 
 
 def _save_atomic(figure: Figure, path) -> Path:
-    """Write ``figure`` as PNG to ``path`` through a temporary file in the same directory."""
+    """Write ``figure`` as PNG to ``path`` through :func:`qnntraps.atomic.atomic_path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=_DPI)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=_DPI)
     return path
 
 

@@ -1,4 +1,17 @@
-"""`qnntraps report`: a table and PNG figures from one run folder or a folder of run folders."""
+"""`qnntraps report`: a table and PNG figures from one run folder or a folder of run folders.
+
+Every number is recomputed from a run's config.json and restarts.jsonl (the source of truth),
+never read from summary.json, which a killed run may have left stale. Nothing is written into a
+run folder but its figure (losses.png). Runs are in one of three states:
+
+* ``finished`` — every restart has its record; it gets a full row and its figures;
+* ``unfinished`` — some records are missing and no run holds the folder (a run that was
+  interrupted: the same command resumes it); listed with done/restarts only;
+* ``in progress`` — a run holds the folder's lock right now; listed with done/restarts only.
+
+Figures go through `qnntraps.atomic.atomic_path`, so a killed report leaves at most hidden
+``.NAME.*.tmp`` files, which the next report removes before it writes.
+"""
 
 from __future__ import annotations
 
@@ -7,102 +20,149 @@ from pathlib import Path
 
 import numpy as np
 
+from qnntraps.atomic import remove_stale_temporaries
+from qnntraps.errors import QnnTrapsError
 from qnntraps.harness import results
 from qnntraps.harness.plots import plot_gap_ecdf, plot_hit_rate_vs_p, plot_loss_histograms
+from qnntraps.harness.summary import clean_gaps, is_clean, run_summary
 from qnntraps.ids import parse_instance_id
+
+FINISHED = "finished"
+UNFINISHED = "unfinished"
+IN_PROGRESS = "in progress"
+
+HIT_RATE_FIGURE = "hit_rate_vs_p.png"
+GAP_FIGURE = "gap_ecdf.png"
+LOSSES_FIGURE = "losses.png"
+GAP_SERIES = 12  # runs drawn in gap_ecdf.png, in table order
 
 
 @dataclass(frozen=True)
 class RunView:
-    """One run folder, read back."""
+    """One run folder, read back: its config, its records (restarts 0 .. restarts-1, in order,
+    without final points) and the summary recomputed from them."""
 
     folder: Path
     config: dict
     summary: dict
     records: list[dict]
+    state: str = FINISHED
 
     @property
     def label(self) -> str:
         return f"{self.config['optimizer']} on {self.config['instance']}"
 
+    @property
+    def finished(self) -> bool:
+        return self.state == FINISHED
+
+
+def read_run(run: Path) -> RunView:
+    """One run folder; a partial last line (a run writing now, or a killed one) is left alone."""
+    config = results.read_config(run)
+    loaded = results.load_records(run / results.RECORDS, keep_final_points=False)
+    restarts = config["restarts"]
+    records = [loaded.records[r] for r in range(restarts) if r in loaded.records]
+    summary = run_summary(config, loaded.records)
+    if results.lock_holder(run) is not None:
+        state = IN_PROGRESS
+    else:
+        state = FINISHED if summary["complete"] else UNFINISHED
+    return RunView(run, config, summary, records, state)
+
 
 def find_runs(folder: Path) -> list[RunView]:
-    """Every run under folder (the folder itself, or any sub-folder holding a config.json)."""
+    """Every run under folder (the folder itself, or any sub-folder holding a run's config.json)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise results.RunFolderError(f"{folder} is not a folder: give the --out folder of a run")
-    configs = sorted(folder.rglob(results.CONFIG))
-    if not configs:
-        raise results.RunFolderError(f"no run under {folder} (no {results.CONFIG} found)")
-    views = []
-    for path in configs:
-        run = path.parent
-        config = results.read_json(path)
-        if not (run / results.SUMMARY).exists():
-            raise results.RunFolderError(f"{run} has no {results.SUMMARY}: resume that run first")
-        records = list(results.read_records(run / results.RECORDS).values())
-        views.append(RunView(run, config, results.read_json(run / results.SUMMARY), records))
-    return views
+    runs = [path.parent for path in sorted(folder.rglob(results.CONFIG)) if _is_run(path)]
+    if not runs:
+        raise results.RunFolderError(
+            f"no run under {folder} (no {results.CONFIG} of a qnntraps run found)"
+        )
+    return [read_run(run) for run in runs]
+
+
+def _is_run(path: Path) -> bool:
+    """A config.json that says it is a run's (others, of other tools, are skipped)."""
+    try:
+        data = results.read_json(path)
+    except results.RunFolderError:
+        return True  # a damaged run config: read_run names it
+    return not isinstance(data, dict) or data.get("format") == results.RUN_FORMAT
 
 
 def table(views: list[RunView]) -> str:
+    """One row per run; unfinished and in-progress runs show done/restarts and their state."""
     header = (
         f"{'instance':<30} {'optimizer':<14} {'p':>3} {'done':>11} {'hits':>6} "
-        f"{'rate':>8} {'95% interval':>19} {'TTS99 (eq. evals)':>18} {'median gap':>11}"
+        f"{'rate':>8} {'95% interval':>19} {'TTS99 (eq. evals)':>18} {'median gap':>11} "
+        f"{'flagged':>7}"
     )
     lines = [header, "-" * len(header)]
     for view in views:
         s, m = view.summary, view.summary.get("metrics")
-        done = f"{s['done']}/{s['restarts']}"
-        if m is None:
-            lines.append(f"{s['instance']:<30} {s['optimizer']:<14} {'':>3} {done:>11}")
+        start = (
+            f"{s['instance']:<30} {s['optimizer']:<14} {view.config.get('num_parameters', ''):>3} "
+            f"{str(s['done']) + '/' + str(s['restarts']):>11}"
+        )
+        if not view.finished or m is None:
+            lines.append(f"{start} {view.state}")
             continue
         interval = m["hit_rate_interval"]
         tts = m["tts99"]["value"]
+        quantiles = m["gap_quantiles"]["values"]
+        median = None if quantiles is None else quantiles[2]
+        flagged = sum(bool(r["flags"]) for r in view.records)
         lines.append(
-            f"{s['instance']:<30} {s['optimizer']:<14} {view.config['num_parameters']:>3} "
-            f"{done:>11} {m['hits']:>6} {m['hit_rate']:>8.4f} "
+            f"{start} {m['hits']:>6} {m['hit_rate']:>8.4f} "
             f"{'[' + format(interval['low'], '.4f') + ', ' + format(interval['high'], '.4f') + ']':>19} "
             f"{'inf' if tts is None else format(tts, '.4g'):>18} "
-            f"{m['gap_quantiles']['values'][2]:>11.3g}"
+            f"{'-' if median is None else format(median, '.3g'):>11} {flagged:>7}"
         )
     return "\n".join(lines)
 
 
 def write_figures(views: list[RunView], out: Path) -> list[Path]:
-    """hit_rate_vs_p.png (per optimizer and family), gap_ecdf.png, and losses.png per run."""
+    """hit_rate_vs_p.png (per optimizer and family) and gap_ecdf.png in `out`, and losses.png in
+    each run folder: finished runs only. Stale temporaries of a killed report go first."""
     out = Path(out)
+    finished = [view for view in views if view.finished and "metrics" in view.summary]
+    for name in (HIT_RATE_FIGURE, GAP_FIGURE):
+        remove_stale_temporaries(out, name)
+    for view in finished:
+        remove_stale_temporaries(view.folder, LOSSES_FIGURE)
     written = []
     series: dict[str, list[tuple[int, int, int]]] = {}
-    for view in views:
-        m = view.summary.get("metrics")
-        if m is None:
-            continue
-        family = parse_instance_id(view.config["instance"]).family
-        variant = parse_instance_id(view.config["instance"]).variant
-        name = f"{view.config['optimizer']} · {family}" + (f" ({variant})" if variant else "")
+    for view in finished:
+        m = view.summary["metrics"]
+        parsed = parse_instance_id(view.config["instance"])
+        name = f"{view.config['optimizer']} · {parsed.family}" + (
+            f" ({parsed.variant})" if parsed.variant else ""
+        )
         series.setdefault(name, []).append((view.config["num_parameters"], m["hits"], m["n"]))
     if series:
         for points in series.values():
             points.sort()
-        written.append(plot_hit_rate_vs_p(series, out / "hit_rate_vs_p.png", "Hit rate vs p"))
-    gaps = {
-        view.label: np.array([r["gap"] for r in view.records if r["gap"] is not None])
-        for view in views[:12]
-    }
+        written.append(plot_hit_rate_vs_p(series, out / HIT_RATE_FIGURE, "Hit rate vs p"))
+    gaps = {view.label: np.array(clean_gaps(view.config, view.records)) for view in finished}
     if gaps:
-        written.append(plot_gap_ecdf(gaps, out / "gap_ecdf.png", "Final gap L(θ) − L*"))
-    for view in views:
-        starts = [r["start_loss"] for r in view.records]
-        finals = [r["final_loss"] for r in view.records if r["final_loss"] is not None]
+        written.append(
+            plot_gap_ecdf(
+                dict(list(gaps.items())[:GAP_SERIES]), out / GAP_FIGURE, "Final gap L(θ) − L*"
+            )
+        )
+    for view in finished:
+        finals = [r["final_loss"] for r in view.records if is_clean(r)]
         if not finals:
             continue
         written.append(
             plot_loss_histograms(
-                starts,
+                [r["start_loss"] for r in view.records],
                 finals,
-                view.folder / "losses.png",
-                ladder_values=_certified_ladder(view.config["instance"]),
+                view.folder / LOSSES_FIGURE,
+                ladder_values=_certified_ladder(view.config),
                 global_min=view.config["global_min_value"],
                 title=view.label,
             )
@@ -110,8 +170,15 @@ def write_figures(views: list[RunView], out: Path) -> list[Path]:
     return written
 
 
-def _certified_ladder(instance_id: str):
-    from qnntraps.registry import load
+def _certified_ladder(config: dict):
+    """The instance's certified ladder (50 lowest rungs), or None when the registry does not hold
+    the file this run used (another version, or another registry)."""
+    from qnntraps.registry import find_entry, load
 
-    ladder = load(instance_id).certificate.ladder_values
+    try:
+        if find_entry(config["instance"]).sha256 != config.get("sha256"):
+            return None
+        ladder = load(config["instance"]).certificate.ladder_values
+    except QnnTrapsError:
+        return None
     return None if ladder is None else ladder[:50]

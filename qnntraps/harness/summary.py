@@ -1,6 +1,21 @@
-"""summary.json of a run: its settings, the metrics of every restart done, the converged ladder."""
+"""summary.json of a run: its settings, the metrics of every restart done, the converged ladder.
+
+A pure function of config.json and the records, so `qnntraps report` recomputes it rather than
+trusting a summary.json that may be stale. Its rules (docs/scoring.md):
+
+* hits are the records' ``hit`` fields, set by the harness when it scored the restart; a flagged
+  restart or one without a real final point (``final_loss`` null) is never a hit;
+* ``flagged`` counts the restarts that carry each flag; ``non_finite_final_points`` counts those
+  without a real final point; ``stopped_by_wall`` those stopped by the wall budget;
+* the gap statistics and the converged ladder are over the *clean* restarts: those with a real
+  final loss and no flag (``metrics.gap_quantiles.restarts`` says how many);
+* every value is a finite number or null, so the summary can always be written as strict JSON.
+"""
 
 from __future__ import annotations
+
+import math
+from collections import Counter
 
 import numpy as np
 
@@ -9,37 +24,44 @@ from qnntraps.harness.metrics import converged_ladder, summarize
 LADDER_DECIMALS = 9
 LADDER_RUNGS = 100  # the summary lists the lowest rungs; restarts.jsonl has every value
 
+SETTINGS = (
+    "instance", "sha256", "optimizer", "kind", "hyperparameters", "budget", "track",
+    "global_min_value", "hit_tolerance", "certificate_kind",
+)  # fmt: skip
+
+
+def is_clean(record: dict) -> bool:
+    """A restart that ended at a real point with no flag: it enters the gaps and the ladder."""
+    return record["final_loss"] is not None and not record.get("flags")
+
 
 def run_summary(config: dict, records: dict[int, dict]) -> dict:
     """Metrics over the records of restarts 0 .. restarts-1 that are done."""
     wanted = [records[r] for r in range(config["restarts"]) if r in records]
-    summary = {
-        key: config[key]
-        for key in (
-            "instance", "sha256", "optimizer", "kind", "hyperparameters", "budget", "track",
-            "global_min_value", "hit_tolerance", "certificate_kind",
-        )
-    }  # fmt: skip
+    summary = {key: config[key] for key in SETTINGS if key in config}
     summary.update(restarts=config["restarts"], done=len(wanted))
     summary["complete"] = len(wanted) == config["restarts"]
+    flagged = Counter(flag for r in wanted for flag in dict.fromkeys(r.get("flags") or ()))
+    summary["flagged"] = dict(sorted(flagged.items()))
+    summary["non_finite_final_points"] = sum(r["final_loss"] is None for r in wanted)
+    summary["stopped_by_wall"] = sum(bool(r["stopped_by_wall"]) for r in wanted)
     if not wanted:
         return summary
-    # A non-finite final point is a miss; it enters the gap statistics at the largest float.
-    losses = np.array(
-        [r["final_loss"] if r["final_loss"] is not None else np.finfo(float).max for r in wanted]
-    )
+    global_min = config["global_min_value"]
+    finals = np.array([r["final_loss"] for r in wanted if is_clean(r)], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gaps = finals - global_min
     metrics = summarize(
-        losses,
-        config["global_min_value"],
+        [r["hit"] is True and not r.get("flags") for r in wanted],
+        gaps[np.isfinite(gaps)],
+        global_min,
         config["hit_tolerance"],
         [r["loss_evals"] for r in wanted],
         [r["grad_evals"] for r in wanted],
         [r["equivalent_evals"] for r in wanted],
     )
     summary["metrics"] = metrics.as_dict()
-    summary["non_finite_final_points"] = sum(r["final_loss"] is None for r in wanted)
-    summary["stopped_by_wall"] = sum(r["stopped_by_wall"] for r in wanted)
-    values, counts = converged_ladder(losses[np.isfinite(losses)], LADDER_DECIMALS)
+    values, counts = converged_ladder(finals[np.isfinite(finals)], LADDER_DECIMALS)
     summary["converged_ladder"] = {
         "decimals": LADDER_DECIMALS,
         "distinct": int(values.size),
@@ -47,3 +69,10 @@ def run_summary(config: dict, records: dict[int, dict]) -> dict:
         "counts": [int(c) for c in counts[:LADDER_RUNGS]],
     }
     return summary
+
+
+def clean_gaps(config: dict, records) -> list[float]:
+    """Final gaps of the clean restarts among `records` (for figures), finite only."""
+    global_min = config["global_min_value"]
+    gaps = (r["final_loss"] - global_min for r in records if is_clean(r))
+    return [gap for gap in gaps if math.isfinite(gap)]
