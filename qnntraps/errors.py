@@ -38,8 +38,37 @@ class UnsupportedFormatError(InstanceFileError):
     """The file's format version is not one this package can read."""
 
 
+class ForbiddenObjectError(CorruptFileError):
+    """The file holds an HDF5 object or feature the format does not define.
+
+    External or soft links, external raw storage, virtual datasets, filters (compression),
+    chunked storage, variable-length or reference types, extra groups, datasets or attributes.
+    """
+
+
+class LimitExceededError(CorruptFileError):
+    """A declared size (file, dataset shape, string, count) exceeds the reader's stated limits."""
+
+
+class InvalidValueError(CorruptFileError):
+    """A stored value is outside its domain: NaN, a Pauli code outside 0..3, epsilon > 1, ..."""
+
+
+class CertificateError(CorruptFileError):
+    """The certificate fails its re-check on open (L(theta*) != L*, bad tolerance or ladder)."""
+
+
+class ReadTimeoutError(CorruptFileError):
+    """Reading the file did not finish within the time limit (libhdf5 kept spinning on it)."""
+
+
+class ReaderCrashedError(CorruptFileError):
+    """The isolated reader process died while parsing the file (libhdf5 crashed on it)."""
+
+
 class RegistryError(QnnTrapsError):
-    """The registry file is missing or malformed."""
+    """The registry file is missing or malformed: not UTF-8 JSON, wrong types, duplicate IDs or
+    files, or a file name that is not a plain name inside the data folder."""
 
 
 class UnsupportedStructureError(QnnTrapsError, ValueError):

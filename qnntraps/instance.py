@@ -1,4 +1,4 @@
-"""The instance model: plain frozen data (DESIGN.md §5-§6). Behaviour lives in the simulators."""
+"""The instance model: plain frozen data (docs/format.md). Behaviour lives in the simulators."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from qnntraps.simulators.product_form import ProductForm
 
 CERTIFICATE_KINDS = ("analytic", "enumerated", "branch-and-bound", "best-known")
+# Kinds whose ladder lists minima (every one in a period, counted once each) and kinds whose
+# ladder lists where a multistart's starts ended (counted per start): docs/format.md.
+COMPLETE_LADDER_KINDS = ("analytic", "enumerated")
+MULTISTART_KINDS = ("branch-and-bound", "best-known")
 
 
 def frozen_array(values, dtype) -> np.ndarray:
@@ -83,7 +87,7 @@ class PauliMixtureStates:
 class EncodedFeatures:
     """Classical features x in [0, 2pi)^{2n}; qubit q is prepared as RY(x[2q+1]) RX(x[2q]) |0>.
 
-    RX(phi) = exp(-i phi X / 2) and RY(phi) = exp(-i phi Y / 2) (the SDK convention, DESIGN.md §2).
+    RX(phi) = exp(-i phi X / 2) and RY(phi) = exp(-i phi Y / 2) (the SDK convention).
     """
 
     features: np.ndarray  # (m, 2n) float64
@@ -117,11 +121,34 @@ class Dataset:
 
 @dataclass(frozen=True, eq=False)
 class Certificate:
-    """What is known about the global minimum (DESIGN.md §5).
+    """What is known about the global minimum, and exactly what each field holds per `kind`.
 
-    A restart hits when L(theta_final) - global_min_value <= hit_tolerance.
-    `ladder_values`/`ladder_counts` list the local-minimum values per period with their counts
-    where known. `planted_signs` is the planted sign vector of construction families.
+    A restart hits when L(theta_final) - global_min_value <= hit_tolerance. In every kind
+    `global_minimizer` is one point theta* with L(theta*) = global_min_value (re-checked when a
+    file is read), and `method`/`effort` say how the certificate was obtained and at what cost.
+
+    - ``analytic`` (construction families, noise-free labels): L* = 0 is proved in closed form.
+      `num_local_minima` is the number of local minima in one period [0, pi)^p (2^p, proved).
+      `ladder_values` lists every distinct local-minimum value in that period, ascending, and
+      `ladder_counts[i]` how many local minima have value `ladder_values[i]` (they add up to
+      `num_local_minima`). The ladder is absent on `gpu-scale` instances (p > 32): not
+      enumerated there; the tolerance is then half the least possible spurious value.
+    - ``enumerated`` (label-noise variants): the ladder lists the values of the 2^p refined vertex
+      minima (distinct strict local minima, each checked: gradient, Hessian, own vertex cell),
+      rounded to 15 decimals, and `ladder_counts` how many of those minima have each value (they
+      add up to `num_local_minima` = 2^p). That no other minimum exists is checked by multistarts,
+      not proved.
+    - ``branch-and-bound`` and ``best-known`` (the separable family): the ladder lists the
+      distinct values (rounded to 1e-9) at which a stated multistart's starts ended in verified
+      strict local minima, and `ladder_counts[i]` how many *starts* ended at `ladder_values[i]`
+      (they add up to the number of verified starts, stated in `effort`). It is a lower bound on
+      the set of minima, not the set: minima that no start reached are missing (separable-p6-v1
+      has strict minima at 1.00770324, 1.21904067 and 2.74025061 that are not on its ladder).
+      `num_local_minima` is None (not known). L* is the best value reached; ``branch-and-bound``
+      adds a proof that no point is more than 1e-9 below it, ``best-known`` has no such proof.
+
+    `planted_signs` is the planted sign vector sigma* of the construction families (else None).
+    `ladder_counts_unit`, `ladder_is_complete` and `ladder_description` say the above in code.
     """
 
     kind: str
@@ -149,6 +176,40 @@ class Certificate:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, frozen_array(value, dtype))
+        if (self.ladder_values is None) != (self.ladder_counts is None) or (
+            self.ladder_values is not None and self.ladder_values.shape != self.ladder_counts.shape
+        ):
+            raise ValueError("ladder_values and ladder_counts come together, with one length")
+
+    @property
+    def ladder_counts_unit(self) -> str | None:
+        """What `ladder_counts` counts: 'minima' (analytic, enumerated: local minima with that
+        value), 'starts' (branch-and-bound, best-known: multistart starts that ended at that
+        value), or None when there is no ladder."""
+        if self.ladder_values is None:
+            return None
+        return "minima" if self.kind in COMPLETE_LADDER_KINDS else "starts"
+
+    @property
+    def ladder_is_complete(self) -> bool:
+        """True when the ladder lists the value of every local minimum in one period (analytic;
+        enumerated: every refined vertex minimum); False for a multistart's ladder (a lower bound
+        on the set of minima) or when there is no ladder."""
+        return self.ladder_values is not None and self.kind in COMPLETE_LADDER_KINDS
+
+    @property
+    def ladder_description(self) -> str:
+        """One line saying what this certificate's ladder holds."""
+        if self.ladder_values is None:
+            return "no ladder stored (not enumerated)"
+        if self.kind == "analytic":
+            return "every local-minimum value in one period; counts = local minima per value"
+        if self.kind == "enumerated":
+            return "the values of the refined vertex minima; counts = minima per value"
+        return (
+            "values a multistart reached (a lower bound on the set of minima, not the set); "
+            "counts = starts that ended at each value"
+        )
 
 
 @dataclass(frozen=True)
@@ -216,7 +277,7 @@ class Instance:
         return loss_and_grad(self, theta)
 
     def is_hit(self, theta) -> np.ndarray | bool:
-        """True where L(theta) - L* <= hit tolerance (DESIGN.md §5)."""
+        """True where L(theta) - L* <= hit tolerance."""
         gap = np.asarray(self.loss(theta)) - self.certificate.global_min_value
         result = gap <= self.certificate.hit_tolerance
         return bool(result) if result.ndim == 0 else result

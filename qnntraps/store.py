@@ -1,36 +1,52 @@
-"""HDF5 instance format v1 (docs/format.md): write byte-reproducibly, read with typed errors.
+"""HDF5 instance format v1 (docs/format.md): write byte-reproducibly, read only what cannot lie.
 
 The file holds only numbers and plain strings: no Python class or module names, operators as integer
 Pauli codes plus coefficients, no timestamps, no creation-order tracking, so regenerating an instance
-gives identical bytes. Writes go to a temporary file that is moved into place.
+gives identical bytes. Writes are atomic (`qnntraps.atomic`).
+
+Reading happens in three steps, each refusing with a typed CorruptFileError subclass:
+`qnntraps.hdf5_reader` checks the bytes and the HDF5 structure before reading any data,
+`qnntraps.validation` checks every value and re-checks the certificate, and, for bytes the shipped
+registry does not pin, the first step runs in a child process with a time limit
+(`qnntraps.sandbox`), because libhdf5 can spin forever on a crafted file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from qnntraps.errors import CorruptFileError, UnsupportedFormatError
-from qnntraps.instance import (
-    Ansatz,
-    Certificate,
-    Dataset,
-    EncodedFeatures,
-    Instance,
-    PauliMixtureStates,
-    PauliSumObservable,
-    ProductObservable,
-    Provenance,
+from qnntraps.atomic import atomic_path
+from qnntraps.errors import CorruptFileError, LimitExceededError, MissingFileError
+from qnntraps.hdf5_reader import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    HDF5_SIGNATURE,
+    LIMITS,
+    SUPPORTED_FORMAT_VERSIONS,
+    ReadLimits,
+    read_raw,
 )
+from qnntraps.instance import Instance, PauliMixtureStates, ProductObservable
+from qnntraps.validation import instance_from_raw
 
-FORMAT_NAME = "qnntraps-instance"
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "HDF5_SIGNATURE",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "instance_bytes",
+    "read_file_bytes",
+    "read_instance",
+    "read_instance_bytes",
+    "write_instance",
+]
 
 
 def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
@@ -100,19 +116,10 @@ def _write_contents(f: h5py.File, instance: Instance) -> None:
 
 
 def write_instance(instance: Instance, path: str | Path) -> None:
-    """Write `instance` to `path` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    """Write `instance` to `path` atomically and durably (`qnntraps.atomic.atomic_path`)."""
+    with atomic_path(path) as temporary:
         with h5py.File(temporary, "w", libver=("v110", "v110"), track_order=False) as f:
             _write_contents(f, instance)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; shipped data is world-readable
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def instance_bytes(instance: Instance) -> bytes:
@@ -123,128 +130,60 @@ def instance_bytes(instance: Instance) -> bytes:
         return path.read_bytes()
 
 
-def _scalar(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _read_contents(f: h5py.File) -> Instance:
-    n = int(f.attrs["num_qubits"])
-    p = int(f.attrs["num_parameters"])
-    a = f["ansatz"]
-    ansatz = Ansatz(n, p, a["generators"][()], a["parameter_index"][()], a["fixed_angles"][()])
-
-    o = f["observable"]
-    form = _scalar(o.attrs["form"])
-    if form == "product":
-        observable = ProductObservable(o["factors"][()])
-    elif form == "pauli_sum":
-        observable = PauliSumObservable(o["pauli_codes"][()], o["coefficients"][()])
-    else:
-        raise CorruptFileError(f"unknown observable form {form!r}")
-
-    d = f["dataset"]
-    input_form = _scalar(d.attrs["input_form"])
-    if input_form == "pauli_mixture":
-        inputs = PauliMixtureStates(d["pauli_codes"][()], d["epsilon"][()])
-    elif input_form == "encoded_features":
-        inputs = EncodedFeatures(d["features"][()])
-    else:
-        raise CorruptFileError(f"unknown input form {input_form!r}")
-    noiseless = d["noiseless_labels"][()] if "noiseless_labels" in d else None
-    dataset = Dataset(inputs, d["labels"][()], noiseless)
-
-    c = f["certificate"]
-    optional = {
-        name: c[name][()]
-        for name in ("ladder_values", "ladder_counts", "planted_signs")
-        if name in c
-    }
-    certificate = Certificate(
-        kind=_scalar(c.attrs["kind"]),
-        global_min_value=float(c.attrs["global_min_value"]),
-        global_minimizer=c["global_minimizer"][()],
-        hit_tolerance=float(c.attrs["hit_tolerance"]),
-        method=_scalar(c.attrs["method"]),
-        effort=_scalar(c.attrs["effort"]),
-        num_local_minima=int(c.attrs["num_local_minima"])
-        if "num_local_minima" in c.attrs
-        else None,
-        **optional,
-    )
-
-    pv = f["provenance"]
-    provenance = Provenance(
-        family=_scalar(pv.attrs["family"]),
-        generator_version=int(pv.attrs["generator_version"]),
-        seed=int(pv.attrs["seed"]),
-        parameters=tuple(sorted((k, _scalar(v)) for k, v in pv["parameters"].attrs.items())),
-    )
-    instance = Instance(
-        _scalar(f.attrs["id"]), ansatz, observable, dataset, certificate, provenance
-    )
-    _check_shapes(instance)
-    return instance
-
-
-def _check_shapes(instance: Instance) -> None:
-    n, p, m = instance.num_qubits, instance.num_parameters, instance.num_samples
-    ansatz = instance.ansatz
-    problems = []
-    if ansatz.generators.ndim != 2 or ansatz.generators.shape[1] != n:
-        problems.append("ansatz/generators is not (G, num_qubits)")
-    if ansatz.parameter_index.shape != ansatz.generators.shape[:1]:
-        problems.append("ansatz/parameter_index does not match the gates")
-    elif ansatz.parameter_index.size and ansatz.parameter_index.max() >= p:
-        problems.append("ansatz/parameter_index points past num_parameters")
-    if ansatz.generators.size and (ansatz.generators.min() < 0 or ansatz.generators.max() > 3):
-        problems.append("Pauli codes outside 0..3")
-    if instance.certificate.global_minimizer.shape != (p,):
-        problems.append("certificate/global_minimizer is not (num_parameters,)")
-    inputs = instance.dataset.inputs
-    rows = (
-        inputs.pauli_codes.shape[0]
-        if isinstance(inputs, PauliMixtureStates)
-        else inputs.features.shape[0]
-    )
-    if rows != m:
-        problems.append("dataset inputs and labels differ in length")
-    if problems:
-        raise CorruptFileError("; ".join(problems))
-
-
-def read_instance(path: str | Path) -> Instance:
-    """Read an instance file; raises CorruptFileError or UnsupportedFormatError saying what is wrong."""
+def read_file_bytes(path: str | Path, limits: ReadLimits = LIMITS) -> bytes:
+    """The bytes of a regular file of at most `limits.max_file_bytes`, read once."""
     path = Path(path)
-    with open(path, "rb") as handle:
-        head = handle.read(len(HDF5_SIGNATURE))
-    if head != HDF5_SIGNATURE:
-        raise CorruptFileError(
-            f"{path} is not an HDF5 file (bad signature); re-install or restore it"
-        )
     try:
-        f = h5py.File(path, "r")
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise CorruptFileError(
+                    f"{path} is not a regular file; point qnntraps at an instance file"
+                )
+            if info.st_size > limits.max_file_bytes:
+                raise LimitExceededError(
+                    f"{path} is {info.st_size} bytes, above this reader's limit of "
+                    f"{limits.max_file_bytes}; instance files are small: it is not one"
+                )
+            data = handle.read(limits.max_file_bytes + 1)
+    except FileNotFoundError as error:
+        raise MissingFileError(f"{path} does not exist; check the path or restore it") from error
+    except IsADirectoryError as error:
+        raise CorruptFileError(f"{path} is a folder, not an instance file") from error
     except OSError as error:
-        raise CorruptFileError(
-            f"{path} is damaged or truncated HDF5 ({error}); restore it"
-        ) from error
-    with f:
-        name = _scalar(f.attrs.get("format", ""))
-        if name != FORMAT_NAME:
-            raise CorruptFileError(f"{path} is HDF5 but not a qnntraps instance (format {name!r})")
-        version = f.attrs.get("format_version")
-        if (
-            not isinstance(version, np.integer | int)
-            or int(version) not in SUPPORTED_FORMAT_VERSIONS
-        ):
-            raise UnsupportedFormatError(
-                f"{path} has format version {_scalar(version)!r}; this qnntraps reads "
-                f"{SUPPORTED_FORMAT_VERSIONS}: upgrade qnntraps to read it"
-            )
-        try:
-            return _read_contents(f)
-        except (KeyError, OSError, ValueError, TypeError) as error:
-            raise CorruptFileError(f"{path} is a malformed qnntraps instance: {error}") from error
+        raise CorruptFileError(f"{path} cannot be read ({error.strerror}); check it") from error
+    if len(data) > limits.max_file_bytes:
+        raise LimitExceededError(f"{path} grew beyond {limits.max_file_bytes} bytes while read")
+    return data
+
+
+def read_instance_bytes(
+    data: bytes, name: str, *, isolate: bool | None = None, limits: ReadLimits = LIMITS
+) -> Instance:
+    """Check and read the bytes of an instance file (`name` is used in messages only).
+
+    isolate=None parses in this process only when the bytes' sha256 is pinned by the shipped
+    registry (files we shipped and know to be sound), else in the isolated child process with a
+    time limit; True always isolates; False never does (only for bytes you trust).
+    """
+    if isolate is None:
+        from qnntraps.registry import is_shipped_sha256
+
+        isolate = not is_shipped_sha256(hashlib.sha256(data).hexdigest())
+    if isolate:
+        from qnntraps.sandbox import shared_reader
+
+        raw = shared_reader().read_raw(data, name, limits)
+    else:
+        raw = read_raw(data, name, limits)
+    return instance_from_raw(raw, name, limits)
+
+
+def read_instance(
+    path: str | Path, *, isolate: bool | None = None, limits: ReadLimits = LIMITS
+) -> Instance:
+    """Read an instance file; raises a typed CorruptFileError (or UnsupportedFormatError) saying
+    what is wrong and what to do. See `read_instance_bytes` for `isolate`."""
+    return read_instance_bytes(
+        read_file_bytes(path, limits), str(path), isolate=isolate, limits=limits
+    )
