@@ -235,8 +235,8 @@ def expected_shape(
             want = size
         if size != want:
             raise CorruptFileError(
-                f"{name}: {path} has shape {tuple(shape)}, which does not match the file's other "
-                f"sizes ({_described(dims, symbols)}); {ADVICE}"
+                f"{name}: {path} has shape {tuple(shape)}; the format says "
+                f"{_described(dims, symbols)} from the file's other sizes; {ADVICE}"
             )
     elements = int(np.prod(shape, dtype=object))
     if elements > limits.max_elements:
@@ -247,15 +247,12 @@ def expected_shape(
 
 
 def _described(dims, symbols) -> str:
-    parts = []
-    for dim in dims:
-        if isinstance(dim, int):
-            parts.append(str(dim))
-        elif dim == "2n":
-            parts.append(f"2n = {2 * symbols['n']}")
-        else:
-            parts.append(f"{dim} = {symbols[dim]}" if dim in symbols else dim)
-    return "(" + ", ".join(parts) + ")"
+    names = ", ".join(str(dim) for dim in dims)
+    sizes = ", ".join(
+        str(dim if isinstance(dim, int) else 2 * symbols["n"] if dim == "2n" else symbols[dim])
+        for dim in dims
+    )
+    return f"({names}{',' if len(dims) == 1 else ''}) = ({sizes}{',' if len(dims) == 1 else ''})"
 
 
 # ---------------------------------------------------------------- checks on the bytes

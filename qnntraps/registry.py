@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +34,12 @@ from qnntraps.errors import (
 )
 from qnntraps.ids import parse_instance_id
 from qnntraps.instance import Instance
-from qnntraps.store import SUPPORTED_FORMAT_VERSIONS, read_file_bytes, read_instance_bytes
+from qnntraps.store import (
+    SUPPORTED_FORMAT_VERSIONS,
+    open_regular_file,
+    read_file_bytes,
+    read_instance_bytes,
+)
 
 DATA_DIR_VARIABLE = "QNNTRAPS_DATA_DIR"
 REGISTRY_NAME = "registry.json"
@@ -91,9 +95,8 @@ def read_registry(folder: Path | None = None) -> list[RegistryEntry]:
 
 def _registry_bytes(path: Path) -> bytes:
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
+        with open_regular_file(path) as handle:
+            if handle is None:
                 raise RegistryError(f"{path} is not a regular file; {FIX}")
             data = handle.read(MAX_REGISTRY_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError) as error:

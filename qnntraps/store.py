@@ -13,6 +13,7 @@ registry does not pin, the first step runs in a child process with a time limit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -130,16 +131,29 @@ def instance_bytes(instance: Instance) -> bytes:
         return path.read_bytes()
 
 
+@contextlib.contextmanager
+def open_regular_file(path: Path):
+    """Open `path` for binary reading without blocking (a FIFO or device must not hang us);
+    yields None when it is not a regular file."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        yield None
+        return
+    with os.fdopen(descriptor, "rb") as handle:
+        yield handle
+
+
 def read_file_bytes(path: str | Path, limits: ReadLimits = LIMITS) -> bytes:
     """The bytes of a regular file of at most `limits.max_file_bytes`, read once."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
+        with open_regular_file(path) as handle:
+            if handle is None:
                 raise CorruptFileError(
                     f"{path} is not a regular file; point qnntraps at an instance file"
                 )
+            info = os.fstat(handle.fileno())
             if info.st_size > limits.max_file_bytes:
                 raise LimitExceededError(
                     f"{path} is {info.st_size} bytes, above this reader's limit of "

@@ -275,11 +275,11 @@ def _floats(array: np.ndarray, path: str, name: str, bound: float) -> np.ndarray
     return array
 
 
-def _float(value: float, key: str, name: str, bound: float) -> float:
+def _float(value: float, key: str, name: str, bound: float, error=InvalidValueError) -> float:
     if not math.isfinite(value):
-        raise InvalidValueError(f"{name}: {key} is {value!r}; it must be finite; {ADVICE}")
+        raise error(f"{name}: {key} is {value!r}; it must be finite; {ADVICE}")
     if abs(value) > bound:
-        raise InvalidValueError(
+        raise error(
             f"{name}: {key} = {value!r} has magnitude above {bound:g}, the format's limit; {ADVICE}"
         )
     return value
@@ -307,8 +307,12 @@ def _certificate(a, x, p: int, name: str, limits: ReadLimits) -> Certificate:
             f"{name}: certificate kind {show(kind)} is not one of {', '.join(CERTIFICATE_KINDS)}; "
             f"{ADVICE}"
         )
-    value = _float(a["/certificate/global_min_value"].value, "certificate L*", name, bound)
-    tolerance = _float(a["/certificate/hit_tolerance"].value, "the hit tolerance", name, bound)
+    value = _float(
+        a["/certificate/global_min_value"].value, "certificate L*", name, bound, CertificateError
+    )
+    tolerance = _float(
+        a["/certificate/hit_tolerance"].value, "the hit tolerance", name, bound, CertificateError
+    )
     if not tolerance > 0:
         raise CertificateError(
             f"{name}: the hit tolerance is {tolerance!r}; it must be positive; {ADVICE}"
@@ -371,12 +375,12 @@ def _check_ladder(kind, values, counts, count, value, tolerance, name, bound) ->
         raise CertificateError(f"{name}: certificate/ladder_counts has a count below 1; {ADVICE}")
     if abs(values[0] - value) > tolerance:
         raise CertificateError(
-            f"{name}: the lowest ladder value {values[0]!r} is not within the hit tolerance of "
+            f"{name}: the lowest ladder value {float(values[0])!r} is not within the hit tolerance of "
             f"L* = {value!r}; {ADVICE}"
         )
     if values.size > 1 and values[1] - value <= tolerance:
         raise CertificateError(
-            f"{name}: the second ladder value {values[1]!r} would count as a hit (tolerance "
+            f"{name}: the second ladder value {float(values[1])!r} would count as a hit (tolerance "
             f"{tolerance!r} is too large for L* = {value!r}); {ADVICE}"
         )
     if kind in COMPLETE_LADDER_KINDS:
@@ -436,7 +440,7 @@ def recheck_certificate(instance: Instance, name: str) -> None:
     value = cert.global_min_value
     if not np.isfinite(at) or abs(at - value) > VALUE_TOLERANCE * max(1.0, abs(value)):
         raise CertificateError(
-            f"{name}: the loss at the certified minimizer is {at!r}, not L* = {value!r} (to "
+            f"{name}: the loss at the certified minimizer is {float(at)!r}, not L* = {value!r} (to "
             f"{VALUE_TOLERANCE:g}); the certificate is wrong; {ADVICE}"
         )
     with np.errstate(all="ignore"):
