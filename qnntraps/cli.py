@@ -209,13 +209,27 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
 @click.option(
     "--budget",
     "budget_text",
-    help="per restart: loss=N,grad=N,wall=SECONDS,shots=N (default: the optimizer's; "
-    "--track hardware needs shots=N)",
+    help="per restart: loss=N,grad=N,wall=SECONDS,shots=N (default: the built-in's own, or "
+    "loss=4000,grad=2000 for every plug-in; --track hardware needs shots=N)",
 )
 @click.option(
     "--chunk",
     type=click.IntRange(min=1),
     help="restarts per batch and per write (default 1000 exact, 100000 gpu, 100 hardware)",
+)
+@click.option(
+    "--sealed/--in-process",
+    "sealed",
+    default=None,
+    help="run the optimizer in a sealed worker process (the default for plug-ins) or in this "
+    "process (the default for built-ins; never for leaderboard results)",
+)
+@click.option(
+    "--worker-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="seconds a sealed worker may stay silent before it counts as hung",
 )
 @click.option(
     "--out",
@@ -237,18 +251,22 @@ def run_command(
     hardware_config,
     budget_text,
     chunk,
+    sealed,
+    worker_timeout,
     out,
 ) -> None:
     """Run an optimizer from seeded restarts; score every restart by its exact final loss.
 
     Results go to OUT/<instance ID>/ (config.json, restarts.jsonl, summary.json). Running the
-    same command again resumes an interrupted run and ends with identical results.
+    same command again resumes an interrupted run and ends with identical results. Everything
+    is checked before anything is written. Plug-ins run sealed: in their own process, reaching
+    the instance only through the counted oracle (docs/scoring.md).
     The hardware track estimates losses from shots on the device of --hardware-config and
     needs a shot budget (--budget shots=N); it is scored by the exact loss all the same.
     """
-    from qnntraps.harness.budget import parse_budget
     from qnntraps.harness.runner import RunSettings, run
-    from qnntraps.optimizers.catalogue import parse_hyperparameters, resolve_optimizer
+    from qnntraps.optimizers.catalogue import parse_hyperparameters
+    from qnntraps.oracles.budget import parse_budget
 
     hardware = None  # the runner checks that track, configuration and budget go together
     if hardware_config is not None:
@@ -256,27 +274,61 @@ def run_command(
 
         hardware = load_hardware_config(hardware_config)
     ids = _run_ids(instance_ids, family, variant, max_p)
-    spec = resolve_optimizer(optimizer_name, kind)
-    hyper = spec.hyperparameters(parse_hyperparameters(params, params_file))
-    budget = parse_budget(budget_text) if budget_text else spec.budget
-    settings = RunSettings(spec, hyper, budget, restarts, track, chunk, hardware)
+    overrides = parse_hyperparameters(params, params_file)
+    budget = parse_budget(budget_text) if budget_text else None
+    execution = None if sealed is None else ("sealed" if sealed else "in-process")
+    settings = RunSettings(
+        optimizer_name,
+        overrides,
+        budget,
+        restarts,
+        track,
+        chunk,
+        hardware,
+        kind=kind,
+        execution=execution,
+        worker_timeout=worker_timeout,
+    )
     for instance_id in ids:
         instance = load(instance_id)
         started = time.perf_counter()
-        with click.progressbar(
-            length=restarts, label=f"{instance_id} · {spec.name}", file=sys.stderr
-        ) as bar:
-
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.update(done - bar.pos)
-
+        with _LazyProgress(restarts, f"{instance_id} · {optimizer_name}") as progress:
             summary = run(instance, settings, out / instance_id, progress)
         m = summary["metrics"]
         interval = m["hit_rate_interval"]
+        flagged = summary.get("flagged") or {}
+        note = (
+            "; flagged: " + ", ".join(f"{flag} {count}" for flag, count in sorted(flagged.items()))
+            if flagged
+            else ""
+        )
         click.echo(
             f"{instance_id}: {m['hits']}/{m['n']} hits, rate {m['hit_rate']:.4f} "
-            f"[{interval['low']:.4f}, {interval['high']:.4f}] ({time.perf_counter() - started:.1f} s)"
+            f"[{interval['low']:.4f}, {interval['high']:.4f}] "
+            f"({time.perf_counter() - started:.1f} s){note}"
         )
+
+
+class _LazyProgress:
+    """A progress bar that appears only once the run has passed its checks (so that a refused
+    command prints its one-line error and nothing else)."""
+
+    def __init__(self, length: int, label: str):
+        self.length, self.label = length, label
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
@@ -339,9 +391,22 @@ def main() -> None:
     except QnnTrapsError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:  # a file system refusal not met where it happened
+        from qnntraps.atomic import write_error
+
+        path = error.filename or "a file"
+        click.echo(f"error: {write_error(error, Path(str(path)))}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted: run the same command again to resume", err=True)
+        sys.exit(130)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx is not None else "qnntraps"
+        click.echo(f"error: {error.format_message()} (see '{command} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -13,11 +13,11 @@ import torch
 
 import qnntraps
 from qnntraps.errors import ChecksumMismatchError
-from qnntraps.harness.budget import Budget
-from qnntraps.harness.oracle import Oracle
 from qnntraps.harness.starts import start_points
 from qnntraps.instance import Instance
 from qnntraps.optimizers.lbfgs import LBFGS
+from qnntraps.oracles.budget import Budget
+from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry, instance_path
 from qnntraps.simulators import torch_product
 from qnntraps.store import read_instance

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from qnntraps.harness.budget import Budget
-from qnntraps.harness.oracle import Oracle
 from qnntraps.harness.starts import start_points
 from qnntraps.optimizers.smo import (
     SequentialMinimalOptimizer,
@@ -17,6 +15,8 @@ from qnntraps.optimizers.smo import (
     fit_and_minimize,
     fit_coefficients,
 )
+from qnntraps.oracles.budget import Budget
+from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
 from qnntraps.simulators import torch_product
 

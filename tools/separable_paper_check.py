@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 import qnntraps
-from qnntraps.harness.budget import Budget
 from qnntraps.harness.metrics import hit_rate_interval
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
+from qnntraps.oracles.budget import Budget
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIMIZERS = {"adam": {"lr": 0.05}, "lbfgs": {}}

@@ -242,10 +242,14 @@ def config_from_dict(data) -> HardwareConfig:
 def load_hardware_config(path: str | Path) -> HardwareConfig:
     """Read and validate a hardware configuration file."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
     except OSError as error:
         raise HardwareConfigError(f"cannot read hardware configuration {path}: {error}") from None
-    except json.JSONDecodeError as error:
+    except UnicodeDecodeError:
+        raise HardwareConfigError(
+            f"{path} is not UTF-8 text: give a JSON hardware configuration (docs/hardware.md)"
+        ) from None
+    except (json.JSONDecodeError, RecursionError) as error:
         raise HardwareConfigError(f"{path} is not JSON: {error}") from None
     return config_from_dict(data)
 

@@ -1,4 +1,4 @@
-"""The shot oracle: the hardware track's counterpart of qnntraps.harness.oracle.Oracle.
+"""The shot oracle: the hardware track's counterpart of qnntraps.oracles.oracle.Oracle.
 
 Same interface (`loss`, `loss_and_grad`, `can_evaluate_loss`, `can_evaluate_grad`, `dimension`,
 `restarts`, `budget`, `device`, `loss_evals`, `grad_evals`, `best_value`, `best_point`,
@@ -34,8 +34,8 @@ import torch
 
 from qnntraps.hardware import estimator
 from qnntraps.hardware.backend import JobRequest, ShotBackend
-from qnntraps.harness.budget import Budget, require_shots
-from qnntraps.harness.oracle import BudgetExceededError, Oracle
+from qnntraps.oracles.budget import Budget, require_shots
+from qnntraps.oracles.oracle import BudgetExceededError, Oracle
 
 SEED_LIMIT = 2**63
 

@@ -84,6 +84,12 @@ class QiskitShotBackend:
         self._config = config
         self._plan = plan
         self._device = _fake_device(config.backend) if config.is_local else _real_device(config)
+        if plan.num_qubits > int(self._device.num_qubits):
+            raise HardwareError(
+                f"{instance.id} needs {plan.num_qubits} qubits ({plan.num_data_qubits} data "
+                f"qubits and their purification ancillas) but {config.backend} has "
+                f"{self._device.num_qubits}: choose a larger backend or a smaller instance"
+            )
         parameters = ParameterVector(PARAMETER_VECTOR_NAME, plan.num_parameters)
         index = {parameter.name: j for j, parameter in enumerate(parameters)}
         manager = generate_preset_pass_manager(
@@ -91,7 +97,13 @@ class QiskitShotBackend:
             backend=self._device,
             seed_transpiler=config.seed,
         )
-        self.circuits = tuple(manager.run(measured_circuits(plan, parameters)))
+        try:
+            self.circuits = tuple(manager.run(measured_circuits(plan, parameters)))
+        except Exception as error:  # qiskit's TranspilerError and what its passes raise
+            raise HardwareError(
+                f"cannot compile {instance.id} for {config.backend}: {type(error).__name__}: "
+                f"{' '.join(str(error).split())[:300]}"
+            ) from None
         self._columns = []
         for circuit in self.circuits:
             columns = [index[parameter.name] for parameter in circuit.parameters]

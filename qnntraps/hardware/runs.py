@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from qnntraps.atomic import append_durably, json_line, write_error, write_json_atomic
 from qnntraps.hardware.backend import ShotBackend, open_backend
 from qnntraps.hardware.config import HardwareConfig
+from qnntraps.hardware.errors import HardwareError
 from qnntraps.hardware.oracle import ShotOracle, restart_generator
-from qnntraps.harness.budget import Budget
-from qnntraps.harness.results import read_json, write_json_atomic
 from qnntraps.instance import Instance
+from qnntraps.oracles.budget import Budget
 
 HARDWARE = "hardware.json"
 JOBS = "hardware_jobs.jsonl"
@@ -40,19 +40,25 @@ class HardwareRun:
     """The hardware side of one invocation of `run` on the hardware track."""
 
     def __init__(
-        self, instance: Instance, config: HardwareConfig, folder: Path, sha256: str
+        self,
+        instance: Instance,
+        config: HardwareConfig,
+        folder: Path,
+        sha256: str,
+        backend: ShotBackend | None = None,
     ) -> None:
+        """`backend`: one already opened (the runner opens it before it writes anything)."""
         self.instance = instance
         self.config = config
         self.folder = Path(folder)
         self.sha256 = sha256
-        self.backend: ShotBackend = open_backend(instance, config)
+        self.backend: ShotBackend = backend or open_backend(instance, config)
         self.session = self._write_session()
 
     def _write_session(self) -> int:
         path = self.folder / HARDWARE
         data = (
-            read_json(path)
+            _read_hardware(path)
             if path.exists()
             else {"format": HARDWARE_FORMAT, "config": self.config.as_dict(), "sessions": []}
         )
@@ -75,14 +81,16 @@ class HardwareRun:
         )
 
     def _log_jobs(self, jobs: list[dict]) -> None:
-        block = "".join(
-            json.dumps({"session": self.session, **job}, allow_nan=False) + "\n" for job in jobs
-        )
-        with open(self.folder / JOBS, "a") as stream:
-            stream.write(block)
-            stream.flush()
-            if not self.backend.is_simulator:  # paid jobs: their ids must survive a crash
-                os.fsync(stream.fileno())
+        block = "".join(json_line({"session": self.session, **job}) for job in jobs).encode()
+        path = self.folder / JOBS
+        if not self.backend.is_simulator:  # paid jobs: their ids must survive a crash
+            append_durably(path, block)
+            return
+        try:
+            with open(path, "ab") as stream:
+                stream.write(block)
+        except OSError as error:
+            raise write_error(error, path) from error
 
     def annotate(self, records: list[dict], oracle: ShotOracle, final: np.ndarray) -> None:
         """Add `shots` and `hardware` to each record of the chunk (in place)."""
@@ -103,6 +111,20 @@ class HardwareRun:
                 "noisy_final_loss": value,
                 "noisy_final_loss_note": None if value is not None else (note or "no final point"),
             }
+
+
+def _read_hardware(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HardwareError(
+            f"cannot read {path} ({type(error).__name__}); restore it or use a new --out folder"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != HARDWARE_FORMAT:
+        raise HardwareError(f"{path} is not a {HARDWARE_FORMAT} file; use a new --out folder")
+    if not isinstance(data.get("sessions"), list):
+        raise HardwareError(f"{path} has no list of sessions; use a new --out folder")
+    return data
 
 
 def _jsonable(value):

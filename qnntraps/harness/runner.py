@@ -1,11 +1,19 @@
 """Run one optimizer on one instance from N seeded restarts and score every restart.
 
-Restarts are processed in chunks of consecutive pending indices; each chunk is one Oracle and
-one adapter call (so batched optimizers run the whole chunk as a batch). Records of a chunk are
-appended when it is done, so an interrupted run loses at most the chunk in flight and resumes
-with the rest. Because every restart depends only on (instance sha256, restart index) and
-optimizers keep restarts independent, the resumed run's records equal an uninterrupted run's
-(all fields but wall_seconds). Scores use the exact CPU loss at the final point.
+`run(instance, settings, out)` first prepares everything and writes nothing: it checks the
+settings (restart count, chunk, track, budget, hardware configuration and device), resolves the
+optimizer and checks its hyper-parameters (for a plug-in in a sealed worker, so that its code
+never runs in this process), computes the optimizer's code identity, and checks that the run
+folder is new or holds this same run. Only then does it lock the folder and write.
+
+Restarts run in chunks of consecutive pending indices; each chunk is one oracle and one adapter
+call (so batched optimizers run the whole chunk as a batch), in this process (built-ins, by
+default) or in a fresh sealed worker process (plug-ins, by default; qnntraps.sealed). Records of
+a chunk are appended when it is done, so an interrupted run loses at most the chunk in flight and
+resumes with the rest. Because every restart depends only on (instance sha256, restart index)
+and optimizers keep restarts independent, the resumed run's records equal an uninterrupted run's
+(all fields but wall_seconds), whatever the chunk size. Scores use the exact CPU loss at the point
+each restart's oracle decided (docs/scoring.md); a flagged restart is never a hit.
 
 The hardware track (docs/hardware.md) swaps the Oracle for qnntraps.hardware's ShotOracle: shot
 estimates from a Qiskit or Cirq backend chosen by RunSettings.hardware, a budget in shots, and
@@ -14,10 +22,12 @@ the device facts and jobs written beside the records. It is scored the same way.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,36 +40,91 @@ from qnntraps.errors import QnnTrapsError
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareConfigError
 from qnntraps.harness import results
-from qnntraps.harness.budget import Budget, BudgetSpecError, require_shots
-from qnntraps.harness.oracle import Oracle
-from qnntraps.harness.starts import optimizer_generator, start_points
+from qnntraps.harness.starts import optimizer_generator, optimizer_seed, start_points
 from qnntraps.harness.summary import run_summary
 from qnntraps.instance import Instance
-from qnntraps.optimizers.adapters import RUNNERS
-from qnntraps.optimizers.catalogue import OptimizerSpec
+from qnntraps.optimizers.adapters import run_chunk
+from qnntraps.optimizers.catalogue import (
+    DEFAULT_BUDGET,
+    OptimizerSpec,
+    check_hyperparameters,
+    is_builtin,
+    resolve_optimizer,
+)
+from qnntraps.optimizers.identity import CodeIdentity, code_identity
+from qnntraps.oracles.budget import Budget, BudgetSpecError, require_shots
+from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
+from qnntraps.sealed.serve import DEFAULT_TIMEOUT, ChunkJob, SealedExecutor
 from qnntraps.simulators import torch_product
 
 TRACKS = ("exact", "gpu", "hardware")
+EXECUTIONS = ("sealed", "in-process")
 DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000, "hardware": 100}
+MAX_RESTARTS = 10**7  # restarts of one instance in one run folder
+MAX_CHUNK = 10**6  # restarts per batch
 
 
 class TrackUnavailableError(QnnTrapsError):
     """The requested track needs hardware this machine does not have."""
 
 
+class RunSettingsError(QnnTrapsError, ValueError):
+    """Settings of a run that cannot be used (restart count, chunk, execution mode)."""
+
+
 @dataclass(frozen=True)
 class RunSettings:
-    optimizer: OptimizerSpec
+    """What to run. `optimizer`: a name (built-in, entry point, module:callable) or a resolved
+    OptimizerSpec; `hyperparameters`: overrides of its defaults (a full set works too);
+    `budget`: None for the optimizer's default (DEFAULT_BUDGET for every plug-in);
+    `execution`: "sealed", "in-process" or None (sealed for plug-ins, in process for built-ins);
+    `worker_timeout`: seconds a sealed worker may stay silent before it counts as hung."""
+
+    optimizer: OptimizerSpec | str
     hyperparameters: dict
-    budget: Budget
+    budget: Budget | None
     restarts: int
     track: str = "exact"
     chunk: int | None = None
     hardware: HardwareConfig | None = None  # the hardware track's provider, device and shots
+    kind: str | None = None  # the adapter for a module:callable (inferred when None)
+    execution: str | None = None
+    worker_timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def optimizer_name(self) -> str:
+        return self.optimizer if isinstance(self.optimizer, str) else self.optimizer.name
 
     def chunk_size(self) -> int:
         return self.chunk or DEFAULT_CHUNK[self.track]
+
+    def execution_mode(self) -> str:
+        if self.execution is not None:
+            return self.execution
+        builtin = isinstance(self.optimizer, str) and is_builtin(self.optimizer)
+        if isinstance(self.optimizer, OptimizerSpec):
+            builtin = is_builtin(self.optimizer.name) and self.optimizer is resolve_optimizer(
+                self.optimizer.name
+            )
+        return "in-process" if builtin else "sealed"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A run, checked and resolved, before anything is written."""
+
+    instance: Instance
+    settings: RunSettings
+    sha256: str
+    device: torch.device
+    kind: str
+    spec: OptimizerSpec | None  # in process: the resolved optimizer; sealed: None
+    hyperparameters: dict
+    budget: Budget
+    identity: CodeIdentity
+    config: dict
+    backend: object | None  # the hardware track's opened backend
 
 
 def device_for(track: str) -> torch.device:
@@ -75,7 +140,7 @@ def device_for(track: str) -> torch.device:
     return torch.device("cpu")
 
 
-def check_track_settings(settings: RunSettings) -> None:
+def check_track_settings(settings: RunSettings, budget: Budget) -> None:
     """The hardware track needs a HardwareConfig and a shot budget; the others take neither."""
     if settings.track == "hardware":
         if settings.hardware is None:
@@ -83,15 +148,93 @@ def check_track_settings(settings: RunSettings) -> None:
                 "--track hardware needs a hardware configuration (--hardware-config FILE; "
                 "docs/hardware.md)"
             )
-        require_shots(settings.budget)
+        require_shots(budget)
         return
     if settings.hardware is not None:
         raise HardwareConfigError("a hardware configuration goes with --track hardware only")
-    if settings.budget.shots is not None:
+    if budget.shots is not None:
         raise BudgetSpecError("shots= is a budget of the hardware track only")
 
 
-def run_config(instance: Instance, sha256: str, settings: RunSettings) -> dict:
+def check_counts(settings: RunSettings) -> None:
+    """Restart count, chunk, execution mode and worker timeout, refused at once when wrong."""
+    restarts = settings.restarts
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or not 1 <= restarts:
+        raise RunSettingsError(f"--restarts must be a whole number >= 1, not {restarts!r}")
+    if restarts > MAX_RESTARTS:
+        raise RunSettingsError(
+            f"--restarts {restarts} is more than the {MAX_RESTARTS:.0e} restarts one run folder "
+            "holds; split the work over several --out folders"
+        )
+    chunk = settings.chunk
+    if chunk is not None and (
+        isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK
+    ):
+        raise RunSettingsError(f"--chunk must be a whole number from 1 to {MAX_CHUNK:.0e}")
+    if settings.execution is not None and settings.execution not in EXECUTIONS:
+        raise RunSettingsError(f"execution must be one of {', '.join(EXECUTIONS)}")
+    timeout = settings.worker_timeout
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (math.isfinite(timeout) and timeout > 0)
+    ):
+        raise RunSettingsError(f"--worker-timeout must be positive seconds, not {timeout!r}")
+
+
+def _prepare(instance: Instance, settings: RunSettings, executor: SealedExecutor | None) -> _Plan:
+    """Everything that can be checked before a byte is written (see the module docstring)."""
+    check_counts(settings)
+    device = device_for(settings.track)
+    sha256 = find_entry(instance.id).sha256
+    p = instance.num_parameters
+    name = settings.optimizer_name
+    overrides = dict(settings.hyperparameters or {})
+    identity = code_identity(name, is_builtin(name))  # while a sealed worker pool starts
+    if executor is None:
+        spec = (
+            settings.optimizer
+            if isinstance(settings.optimizer, OptimizerSpec)
+            else resolve_optimizer(name, settings.kind)
+        )
+        hyper = spec.hyperparameters(overrides)
+        check_hyperparameters(spec, hyper, p)
+        kind, default_budget = spec.kind, spec.budget
+    else:
+        probe = executor.probe(name, settings.kind, overrides, p)
+        spec, hyper, kind = None, probe.hyperparameters, probe.kind
+        default_budget = BUILTIN_BUDGETS.get(name, DEFAULT_BUDGET)
+    budget = settings.budget if settings.budget is not None else default_budget
+    check_track_settings(settings, budget)
+    backend = None
+    if settings.track == "hardware":
+        from qnntraps.hardware.backend import open_backend
+
+        backend = open_backend(instance, settings.hardware)
+    config = run_config(instance, sha256, settings, kind, hyper, budget, identity)
+    return _Plan(
+        instance, settings, sha256, device, kind, spec, hyper, budget, identity, config, backend
+    )
+
+
+def _builtin_budgets() -> dict[str, Budget]:
+    from qnntraps.optimizers.catalogue import BUILTINS
+
+    return {name: spec.budget for name, spec in BUILTINS.items()}
+
+
+BUILTIN_BUDGETS = _builtin_budgets()
+
+
+def run_config(
+    instance: Instance,
+    sha256: str,
+    settings: RunSettings,
+    kind: str,
+    hyperparameters: dict,
+    budget: Budget,
+    identity: CodeIdentity,
+) -> dict:
     cert = instance.certificate
     config = {
         "format": results.RUN_FORMAT,
@@ -101,13 +244,15 @@ def run_config(instance: Instance, sha256: str, settings: RunSettings) -> dict:
         "global_min_value": cert.global_min_value,
         "hit_tolerance": cert.hit_tolerance,
         "certificate_kind": cert.kind,
-        "optimizer": settings.optimizer.name,
-        "kind": settings.optimizer.kind,
-        "hyperparameters": _jsonable(settings.hyperparameters),
-        "budget": settings.budget.as_dict(),
+        "optimizer": settings.optimizer_name,
+        "kind": kind,
+        "hyperparameters": _jsonable(hyperparameters),
+        "budget": budget.as_dict(),
         "restarts": settings.restarts,
         "chunk": settings.chunk_size(),
         "track": settings.track,
+        "execution": settings.execution_mode(),
+        "code": identity.as_dict(),
         "versions": {
             "qnntraps": qnntraps.__version__,
             "torch": torch.__version__,
@@ -127,83 +272,132 @@ def run(
     out: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Run (or resume) and return the summary; writes config, records and summary under out."""
-    if settings.restarts < 1:
-        raise ValueError("restarts must be at least 1")
-    device = device_for(settings.track)
-    check_track_settings(settings)
-    sha256 = find_entry(instance.id).sha256
-    config = run_config(instance, sha256, settings)
-    done = results.open_run(Path(out), config)
-    pending = [r for r in range(settings.restarts) if r not in done]
-    hardware = None
-    if settings.track == "hardware":
-        if pending:  # open the device (and record its facts) only when there is work
+    """Run (or resume) and return the summary; writes config, records and summary under out.
+
+    Nothing is written unless every check passes (module docstring); the folder is locked for
+    the whole run, so a second run on it is refused with a clear error.
+    """
+    out = Path(out)
+    check_counts(settings)
+    sealed = settings.execution_mode() == "sealed"
+    with SealedExecutor(settings.worker_timeout) if sealed else contextlib.nullcontext() as pool:
+        plan = _prepare(instance, settings, pool)
+        results.check_run(out, plan.config)
+        with results.RunLock(out):
+            done = results.open_run(out, plan.config)
+            return _execute(plan, out, done, pool, progress)
+
+
+def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
+    instance, settings, config = plan.instance, plan.settings, plan.config
+    hardware = form = None
+    restarts, chunk = settings.restarts, settings.chunk_size()
+    finished = sum(1 for r in done if 0 <= r < restarts)
+    if finished < restarts:
+        if plan.backend is not None:
             from qnntraps.hardware.runs import HardwareRun
 
-            hardware = HardwareRun(instance, settings.hardware, Path(out), sha256)
-    else:
-        form = torch_product.to_torch(instance.product_form, device)
-    runner = RUNNERS[settings.optimizer.kind]
-    p = instance.num_parameters
-    finished = settings.restarts - len(pending)
-    if progress is not None:
-        progress(finished, settings.restarts)
-    chunk = settings.chunk_size()
-    for first in range(0, len(pending), chunk):
-        indices = pending[first : first + chunk]
-        starts = start_points(sha256, indices, p)
-        generators = [optimizer_generator(sha256, r) for r in indices]
-        if hardware is not None:
-            oracle = hardware.oracle(indices, settings.budget)
+            hardware = HardwareRun(
+                instance, settings.hardware, out, plan.sha256, backend=plan.backend
+            )
         else:
-            oracle = Oracle(form, len(indices), settings.budget)
-        x0 = torch.as_tensor(starts, device=device)
+            form = torch_product.to_torch(instance.product_form, plan.device)
+    if progress is not None:
+        progress(finished, restarts)
+    for indices in pending_chunks(done, restarts, chunk):
+        oracle = (
+            hardware.oracle(indices, plan.budget)
+            if hardware is not None
+            else Oracle(form, len(indices), plan.budget)
+        )
+        starts = start_points(plan.sha256, indices, instance.num_parameters)
         began = time.perf_counter()
-        oracle.start_clock()
-        final = runner(settings.optimizer.factory, settings.hyperparameters, oracle, x0, generators)
+        _run_one_chunk(plan, pool, oracle, starts, indices)
         wall = time.perf_counter() - began
-        final = np.asarray(final.detach().cpu().numpy(), dtype=np.float64).reshape(len(indices), p)
-        records = score_chunk(instance, indices, starts, final, oracle, wall)
+        records = score_chunk(instance, indices, starts, oracle, wall)
         if hardware is not None:
-            hardware.annotate(records, oracle, final)
-        results.append_records(Path(out) / results.RECORDS, records)
+            hardware.annotate(records, oracle, oracle.final_point.numpy())
+        results.append_records(out / results.RECORDS, records)
         done.update({r["restart"]: r for r in records})
-        summary = run_summary(config, done)
-        results.write_json_atomic(Path(out) / results.SUMMARY, summary)
+        results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
         finished += len(indices)
         if progress is not None:
-            progress(finished, settings.restarts)
+            progress(finished, restarts)
     summary = run_summary(config, done)
-    results.write_json_atomic(Path(out) / results.SUMMARY, summary)
+    results.write_json_atomic(out / results.SUMMARY, summary)
     return summary
 
 
-def score_chunk(instance, indices, starts, final, oracle: Oracle, wall: float) -> list[dict]:
-    """One record per restart, scored by the exact CPU loss at the final point."""
+def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indices) -> None:
+    sha256 = plan.sha256
+    if pool is None:
+        x0 = torch.as_tensor(starts, device=oracle.device)
+        generators = [optimizer_generator(sha256, r) for r in indices]
+        oracle.start_clock()
+        run_chunk(plan.kind, plan.spec.factory, plan.hyperparameters, oracle, x0, generators)
+        return
+    job = ChunkJob(
+        optimizer=plan.settings.optimizer_name,
+        kind=plan.kind,
+        overrides=plan.hyperparameters,
+        budget=dataclasses.asdict(oracle.budget),
+        x0=starts,
+        seeds=tuple(optimizer_seed(sha256, r) for r in indices),
+    )
+    pool.run_chunk(job, oracle)
+
+
+def pending_chunks(done: Container[int], restarts: int, size: int) -> Iterator[list[int]]:
+    """Lists of at most `size` restart indices not in `done`, in increasing order (lazily)."""
+    chunk: list[int] = []
+    for r in range(restarts):
+        if r in done:
+            continue
+        chunk.append(r)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def score_chunk(instance, indices, starts, oracle: Oracle, wall: float) -> list[dict]:
+    """One record per restart, scored by the exact CPU loss at the point its oracle decided.
+
+    A hit needs a point, a gap within the tolerance, no flag, and more than one evaluation (a
+    restart that evaluated nothing but the point it is scored at is flagged `hit-at-zero-cost`).
+    """
     p = instance.num_parameters
     cert = instance.certificate
+    final = oracle.final_point.numpy().astype(np.float64).reshape(len(indices), p)
     finite = np.all(np.isfinite(final), axis=1)
-    safe = np.where(finite[:, None], final, 0.0)
-    final_loss = np.where(finite, instance.loss(safe), np.inf)
+    final_loss = np.full(len(indices), np.inf)
+    if finite.any():
+        final_loss[finite] = instance.loss(final[finite])
     start_loss = instance.loss(starts)
     records = []
     for i, r in enumerate(indices):
         loss_evals, grad_evals = int(oracle.loss_evals[i]), int(oracle.grad_evals[i])
+        flags = oracle.flags(i)
         gap = float(final_loss[i] - cert.global_min_value)
+        within = bool(finite[i] and math.isfinite(gap) and gap <= cert.hit_tolerance)
+        if within and not flags and loss_evals + grad_evals <= 1:
+            flags = [*flags, "hit-at-zero-cost"]
         records.append(
             {
                 "restart": int(r),
                 "start_loss": float(start_loss[i]),
                 "final_loss": float(final_loss[i]) if finite[i] else None,
-                "gap": gap if math.isfinite(gap) else None,
-                "hit": bool(finite[i] and gap <= cert.hit_tolerance),
+                "gap": gap if finite[i] and math.isfinite(gap) else None,
+                "hit": within and not flags,
                 "loss_evals": loss_evals,
                 "grad_evals": grad_evals,
                 "equivalent_evals": loss_evals + 2 * p * grad_evals,
                 "stopped_by_wall": bool(oracle.stopped_by_wall[i]),
                 "final_point": [float(x) for x in final[i]] if finite[i] else None,
                 "wall_seconds": wall / len(indices),
+                "flags": flags,
+                "error": oracle.error(i),
             }
         )
     return records
@@ -212,8 +406,10 @@ def score_chunk(instance, indices, starts, final, oracle: Oracle, wall: float) -
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return value
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return repr(value)

@@ -1,4 +1,4 @@
-"""Counter-based start points and optimizer seeds (DESIGN.md §7).
+"""Counter-based start points and optimizer seeds.
 
 Restart r of an instance whose file has sha256 H starts from
 
@@ -41,7 +41,11 @@ def start_points(sha256: str, restarts, num_parameters: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, num_parameters)
 
 
+def optimizer_seed(sha256: str, restart: int) -> int:
+    """The seed of the optimizer's own random generator for restart `restart`."""
+    return int.from_bytes(_shake("qnntraps-optimizer", sha256, restart, 8), "big")
+
+
 def optimizer_generator(sha256: str, restart: int) -> np.random.Generator:
-    """The optimizer's own random generator for restart `restart`."""
-    seed = int.from_bytes(_shake("qnntraps-optimizer", sha256, restart, 8), "big")
-    return np.random.Generator(np.random.PCG64(seed))
+    """The optimizer's own random generator for restart `restart`: PCG64(optimizer_seed)."""
+    return np.random.Generator(np.random.PCG64(optimizer_seed(sha256, restart)))

@@ -1,4 +1,4 @@
-"""The three ways an optimizer plugs into the harness, each driving a counted Oracle.
+"""The ways an optimizer plugs into the harness, each driving a counted oracle.
 
 - batched torch-style (kind "torch"): a factory ``f(params, **hyper) -> torch.optim.Optimizer``.
   The harness owns the closure: all restarts of a chunk are one (R, p) parameter tensor whose
@@ -9,8 +9,9 @@
 - scipy-style (kind "scipy"): ``minimize(fun, x0, jac=..., **hyper)`` returning an object with
   ``.x`` or an array, run restart by restart. ``fun`` costs one loss evaluation; ``jac`` costs one
   gradient evaluation and caches the loss at that point, so a ``fun`` call at the same point is
-  free. When the budget is spent the next call raises inside the optimizer, the harness catches
-  it, and the restart ends at the best point it evaluated.
+  free. When the budget is spent the next call raises inside the optimizer (an exception that
+  ``except Exception`` does not catch), the harness catches it, and the restart ends at the best
+  point it evaluated.
 - ask/tell (kind "ask-tell"): a factory ``f(x0, rng, **hyper)`` returning an object with
   ``ask(n) -> (k, p)`` (k <= n), ``tell(X, y)`` and ``recommend() -> (p,)``, and optionally
   ``stop() -> bool``. The harness asks every live restart of a chunk, evaluates all their points
@@ -18,8 +19,12 @@
 - batched built-ins (kind "batched"): ``f(**hyper)`` returns ``run(oracle, x0, generators)``
   driving the oracle directly (L-BFGS, SPSA, the sequential minimal optimizer).
 
-Every adapter returns the final (recommended) point of every restart; the harness scores it with
-the exact loss. None of them passes the instance's identity or certificate to the optimizer.
+`run_chunk` runs any of them on one chunk and ends every restart through the oracle: at its
+recommended point (`oracle.finish`, which makes and charges the final evaluation where the point
+was not evaluated), or without one (`oracle.fail`) when the optimizer raised or returned something
+that is not a point. The same code runs in the harness's process with the real oracle and, sealed,
+in a worker process with a view of it (qnntraps.sealed). None of it passes the instance's identity
+or certificate to the optimizer.
 """
 
 from __future__ import annotations
@@ -30,13 +35,80 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from qnntraps.harness.oracle import Oracle
+from qnntraps.oracles.protocol import OracleView as Oracle
 
 KINDS = ("batched", "torch", "scipy", "ask-tell")
 
 
-class _BudgetSpent(Exception):
-    """Raised inside a scipy-style optimizer's callback when the restart's budget is spent."""
+class _BudgetSpent(BaseException):
+    """Raised inside a scipy-style optimizer's callback when the restart's budget is spent.
+
+    A BaseException, so that an optimizer's own ``except Exception`` cannot swallow it."""
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming an optimizer's exception: its type and message."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def run_chunk(kind: str, factory, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators):
+    """Run one chunk of restarts with the adapter of `kind`; every row ends through the oracle.
+
+    Rows the adapter did not end are finished at the points it returned; an exception of the
+    optimizer fails the rows still open (`optimizer-raised`), and a result that is not an
+    (R, p) array of numbers fails them as `wrong-shape`. KeyboardInterrupt and SystemExit
+    propagate: a user's Ctrl-C stops the run, and a worker that exits says so by its status.
+    """
+    runner = RUNNERS[kind]
+    try:
+        final = runner(factory, hyper, oracle, x0, generators)
+    except Exception as error:
+        oracle.fail(_open_rows(oracle), "optimizer-raised", describe_error(error))
+        return
+    rows = _open_rows(oracle)
+    if rows.numel() == 0:
+        return
+    points = _as_points(final, (oracle.restarts, oracle.dimension))
+    if points is None:
+        oracle.fail(
+            rows,
+            "wrong-shape",
+            f"the optimizer returned {_shape_of(final)}, "
+            f"expected ({oracle.restarts}, {oracle.dimension}) numbers",
+        )
+        return
+    oracle.finish(rows, points[rows.numpy()])
+
+
+def _open_rows(oracle: Oracle) -> torch.Tensor:
+    return torch.nonzero(~oracle.finished.cpu()).reshape(-1)
+
+
+def _as_points(value, shape: tuple[int, ...]) -> np.ndarray | None:
+    """value as a float64 array of `shape` ((R, p), or (p,) for one restart), else None.
+
+    A single restart's point may come as (p,), (1, p) or (p, 1); a chunk's must be (R, p),
+    or (p,) when R = 1."""
+    try:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+    if array.shape == shape:
+        return array
+    if array.size == int(np.prod(shape)) and (len(shape) == 1 or shape[0] == 1):
+        if array.ndim >= 1 and max(array.shape, default=0) == array.size:
+            return array.reshape(shape)
+    return None
+
+
+def _shape_of(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"an array of shape {tuple(shape)}"
+    return f"a {type(value).__name__}"
 
 
 def run_batched(factory, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators) -> torch.Tensor:
@@ -84,15 +156,15 @@ def run_torch(factory, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators
     return params.detach()
 
 
-def run_scipy(minimize, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators) -> torch.Tensor:
+def run_scipy(minimize, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators) -> None:
     accepts_rng = _accepts(minimize, "rng")
-    final = torch.empty_like(x0)
+    p = oracle.dimension
     for r in range(oracle.restarts):
         row = torch.tensor([r])
         cache: dict[bytes, float] = {}
 
         def fun(x, row=row, cache=cache):
-            x = np.asarray(x, dtype=np.float64)
+            x = _vector(x, p)
             key = x.tobytes()
             if key in cache:
                 return cache[key]
@@ -104,7 +176,7 @@ def run_scipy(minimize, hyper: dict, oracle: Oracle, x0: torch.Tensor, generator
             return value
 
         def jac(x, row=row, cache=cache):
-            x = np.asarray(x, dtype=np.float64)
+            x = _vector(x, p)
             if not bool(oracle.can_evaluate_grad(row)[0]):
                 raise _BudgetSpent
             value, grad = oracle.loss_and_grad(_as_row(x, oracle), row)
@@ -116,31 +188,63 @@ def run_scipy(minimize, hyper: dict, oracle: Oracle, x0: torch.Tensor, generator
         oracle.start_clock(row)
         try:
             result = minimize(fun, x0[r].cpu().numpy().copy(), jac=jac, **extra, **hyper)
-            point = np.asarray(getattr(result, "x", result), dtype=np.float64).reshape(-1)
         except _BudgetSpent:
-            point = oracle.best_point[r].numpy()
-        final[r] = torch.as_tensor(point, dtype=final.dtype, device=final.device)
-    return final
+            result = oracle.best_point[r].numpy().copy()
+        except Exception as error:
+            oracle.fail(row, "optimizer-raised", describe_error(error))
+            continue
+        point = _as_points(getattr(result, "x", result), (p,))
+        if point is None:
+            oracle.fail(
+                row,
+                "wrong-shape",
+                f"the optimizer returned {_shape_of(result)}, expected {p} numbers",
+            )
+            continue
+        oracle.finish(row, point[None, :])  # the restart ends now: later calls are refused
 
 
-def run_ask_tell(
-    factory, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators
-) -> torch.Tensor:
-    solvers = [
-        factory(x0[r].cpu().numpy().copy(), generators[r], **hyper) for r in range(oracle.restarts)
-    ]
+def _vector(x, p: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.size != p:
+        raise ValueError(f"the oracle takes points of {p} numbers, not shape {x.shape}")
+    return x.reshape(p)
+
+
+def run_ask_tell(factory, hyper: dict, oracle: Oracle, x0: torch.Tensor, generators) -> None:
+    solvers: list = [None] * oracle.restarts
     live = np.ones(oracle.restarts, dtype=bool)
+    for r in range(oracle.restarts):
+        try:
+            solvers[r] = factory(x0[r].cpu().numpy().copy(), generators[r], **hyper)
+        except Exception as error:
+            oracle.fail([r], "optimizer-raised", describe_error(error))
+            live[r] = False
     oracle.start_clock()
+
+    def fail(r: int, error: Exception) -> None:
+        oracle.fail([r], "optimizer-raised", describe_error(error))
+        live[r] = False
+
     while live.any():
         rows, points = [], []
         for r in np.flatnonzero(live):
             remaining = _remaining_loss_evals(oracle, r)
-            stop = getattr(solvers[r], "stop", None)
-            if remaining == 0 or not bool(oracle.can_evaluate_loss([r])[0]) or (stop and stop()):
-                live[r] = False
+            try:
+                stop = getattr(solvers[r], "stop", None)
+                stopping = (
+                    remaining == 0
+                    or not bool(oracle.can_evaluate_loss([r])[0])
+                    or (stop is not None and bool(stop()))
+                )
+                if stopping:
+                    live[r] = False
+                    continue
+                asked = np.asarray(solvers[r].ask(remaining), dtype=np.float64)
+                asked = asked.reshape(-1, oracle.dimension)
+            except Exception as error:
+                fail(r, error)
                 continue
-            asked = np.asarray(solvers[r].ask(remaining), dtype=np.float64)
-            asked = asked.reshape(-1, oracle.dimension)
             if asked.shape[0] == 0 or asked.shape[0] > remaining:
                 live[r] = False  # nothing asked, or more than the budget can pay for
                 continue
@@ -155,10 +259,29 @@ def run_ask_tell(
         start = 0
         for block in points:
             r = rows[start]
-            solvers[r].tell(block, values[start : start + block.shape[0]].copy())
+            try:
+                solvers[r].tell(block, values[start : start + block.shape[0]].copy())
+            except Exception as error:
+                fail(r, error)
             start += block.shape[0]
-    final = np.array([np.asarray(s.recommend(), dtype=np.float64).reshape(-1) for s in solvers])
-    return torch.as_tensor(final, dtype=x0.dtype, device=x0.device)
+    for r in range(oracle.restarts):
+        if bool(oracle.finished[r]):
+            continue
+        try:
+            recommended = solvers[r].recommend()
+        except Exception as error:
+            oracle.fail([r], "optimizer-raised", describe_error(error))
+            continue
+        point = _as_points(recommended, (oracle.dimension,))
+        if point is None:
+            oracle.fail(
+                [r],
+                "wrong-shape",
+                f"recommend() returned {_shape_of(recommended)}, "
+                f"expected {oracle.dimension} numbers",
+            )
+            continue
+        oracle.finish([r], point[None, :])
 
 
 RUNNERS: dict[str, Callable] = {

@@ -9,21 +9,31 @@ default hyper-parameters and its default budget. A third-party package registers
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib
 import importlib.metadata
 import inspect
 import json
+import math
+import os
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from qnntraps.errors import QnnTrapsError
-from qnntraps.harness.budget import Budget
 from qnntraps.optimizers.adapters import KINDS
+from qnntraps.oracles.budget import Budget
 
 ENTRY_POINT_GROUP = "qnntraps.optimizers"
+
+# The budget of every plug-in that is given no --budget, whatever its kind: the built-in
+# gradient-free baselines' loss budget and the gradient baselines' gradient budget, per restart.
+DEFAULT_BUDGET = Budget(loss_evals=4000, grad_evals=2000)
 
 
 class OptimizerSpecError(QnnTrapsError, ValueError):
@@ -36,7 +46,7 @@ class OptimizerSpec:
     kind: str  # one of adapters.KINDS
     factory: Callable
     defaults: tuple[tuple[str, object], ...] = ()
-    budget: Budget = field(default_factory=lambda: Budget(grad_evals=1000))
+    budget: Budget = DEFAULT_BUDGET
     summary: str = ""
     open_hyperparameters: bool = False  # True: pass unknown keys through (third-party factories)
 
@@ -162,25 +172,47 @@ BUILTINS: dict[str, OptimizerSpec] = {
 }  # fmt: skip
 
 
+def is_builtin(name: str) -> bool:
+    """True for the name of a built-in baseline (run in the harness's process by default)."""
+    return name in BUILTINS and ":" not in name
+
+
 def resolve_optimizer(name: str, kind: str | None = None) -> OptimizerSpec:
-    """A built-in name, an installed entry point, or 'module:callable' (kind inferred or given)."""
+    """A built-in name, an installed entry point, or 'module:callable' (kind inferred or given).
+
+    `module` is imported as `python -m` would: the current working directory comes first on the
+    module search path. Importing it runs its code: the harness does this only in a sealed
+    worker process for plug-ins (qnntraps.sealed), unless told to run them in process.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise OptimizerSpecError(
+            "--optimizer needs a name: a built-in, an entry point or module:callable"
+        )
     if kind is not None and kind not in KINDS:
         raise OptimizerSpecError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if name in BUILTINS and ":" not in name:
+    if is_builtin(name):
         spec = BUILTINS[name]
         if kind is not None and kind != spec.kind:
             raise OptimizerSpecError(f"built-in {name!r} is of kind {spec.kind!r}, not {kind!r}")
         return spec
     if ":" in name:
         module_name, _, attribute = name.partition(":")
-        try:
-            target = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            raise OptimizerSpecError(f"cannot load optimizer {name!r}: {error}") from None
+        if not module_name or not attribute:
+            raise OptimizerSpecError(
+                f"--optimizer {name!r}: give module:callable, e.g. my_package.opt:minimize"
+            )
+        target = _import_attribute(name, module_name, attribute)
         return _as_spec(name, target, kind)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == name:
-            return _as_spec(name, entry.load(), kind)
+            try:
+                target = entry.load()
+            except Exception as error:
+                raise OptimizerSpecError(
+                    f"cannot load the {ENTRY_POINT_GROUP} entry point {name!r} "
+                    f"({entry.value}): {type(error).__name__}: {error}"
+                ) from None
+            return _as_spec(name, target, kind)
     known = ", ".join(sorted(BUILTINS))
     raise OptimizerSpecError(
         f"unknown optimizer {name!r}: built-ins are {known}; or name an installed "
@@ -188,9 +220,55 @@ def resolve_optimizer(name: str, kind: str | None = None) -> OptimizerSpec:
     )
 
 
+@contextlib.contextmanager
+def _working_directory_first():
+    """The working directory first on sys.path while importing, as `python -m` has it."""
+    folder = os.getcwd()
+    added = folder not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _import_attribute(name: str, module_name: str, attribute: str):
+    try:
+        with _working_directory_first():
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise OptimizerSpecError(
+            f"cannot load optimizer {name!r}: no module named {error.name!r} (modules are found "
+            f"in the current folder {os.getcwd()}, on PYTHONPATH and among installed packages)"
+        ) from None
+    except Exception as error:  # its import-time code failed: a SyntaxError, an ImportError...
+        raise OptimizerSpecError(
+            f"cannot load optimizer {name!r}: importing {module_name!r} raised "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    target = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise OptimizerSpecError(
+                f"cannot load optimizer {name!r}: {module_name!r} has no attribute {attribute!r}"
+            )
+        target = getattr(target, part)
+    return target
+
+
 def _as_spec(name: str, target, kind: str | None) -> OptimizerSpec:
     if isinstance(target, OptimizerSpec):
-        return target
+        # A package's spec brings its kind, factory and defaults; budgets are the harness's own,
+        # the same for every plug-in (DEFAULT_BUDGET), whatever the spec says.
+        return dataclasses.replace(target, budget=DEFAULT_BUDGET)
+    if inspect.isclass(target) and issubclass(target, torch.optim.LBFGS):
+        raise OptimizerSpecError(
+            f"{name!r} is refused: torch.optim.LBFGS keeps one line search and one memory for the "
+            "whole parameter tensor, so restarts batched into it would share them; use the "
+            "built-in 'lbfgs' (batched, per-restart memory and line search)"
+        )
     if kind is None:
         if inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
             kind = "torch"
@@ -199,9 +277,132 @@ def _as_spec(name: str, target, kind: str | None) -> OptimizerSpec:
         elif callable(target):
             kind = "scipy"
         else:
-            raise OptimizerSpecError(f"{name!r} is neither an OptimizerSpec nor callable")
-    budget = Budget(loss_evals=4000) if kind in ("ask-tell",) else Budget(grad_evals=2000)
-    return OptimizerSpec(name, kind, target, (), budget, "user-supplied", open_hyperparameters=True)
+            raise OptimizerSpecError(
+                f"{name!r} is a {type(target).__name__}: neither an OptimizerSpec, a "
+                "torch.optim.Optimizer class, an ask/tell class nor a minimize function"
+            )
+    if not callable(target):
+        raise OptimizerSpecError(f"{name!r} is a {type(target).__name__}, not callable")
+    _check_signature(name, target, kind)
+    return OptimizerSpec(
+        name, kind, target, (), DEFAULT_BUDGET, "user-supplied", open_hyperparameters=True
+    )
+
+
+_CALL_SHAPES = {
+    "scipy": ("minimize(fun, x0, jac=..., **hyper)", ("fun", "x0"), {"jac": None}),
+    "ask-tell": ("f(x0, rng, **hyper)", ("x0", "rng"), {}),
+    "torch": ("Optimizer(params, **hyper)", ("params",), {}),
+    "batched": ("f(**hyper)", (), {}),
+}
+
+
+def _check_signature(name: str, target, kind: str) -> None:
+    """Refuse a callable that cannot be called the way its kind is called (e.g. math:sqrt)."""
+    text, positional, keywords = _CALL_SHAPES[kind]
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return  # no signature to check (some C callables): its first call will tell
+    try:
+        signature.bind(*positional, **keywords)
+    except TypeError as error:
+        raise OptimizerSpecError(
+            f"{name!r} has the signature {signature}, which cannot be called as a {kind}-kind "
+            f"optimizer {text} ({error}); see docs/optimizers.md"
+        ) from None
+
+
+# --- hyper-parameters ------------------------------------------------------------------------
+def check_hyperparameters(spec: OptimizerSpec, hyper: dict, dimension: int = 2) -> None:
+    """Refuse hyper-parameters this optimizer cannot run with, before anything is written.
+
+    Built-ins: every value must have its default's type (numbers finite); then every kind that
+    can be built without an oracle is built once on a dummy problem of this dimension, so that
+    the optimizer's own checks (torch's lr >= 0, betas in [0, 1), L-BFGS memory >= 1, ...) run
+    now and not in the middle of a run.
+    """
+    for key, value in hyper.items():
+        _check_json_value(spec.name, key, value)
+    if not spec.open_hyperparameters:
+        defaults = dict(spec.defaults)
+        for key, value in hyper.items():
+            _check_type(spec.name, key, value, defaults.get(key))
+    try:
+        _build_once(spec, hyper, dimension)
+    except OptimizerSpecError:
+        raise
+    except Exception as error:
+        given = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(hyper.items()))
+        raise OptimizerSpecError(
+            f"optimizer {spec.name!r} refuses its hyper-parameters ({given}): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def _build_once(spec: OptimizerSpec, hyper: dict, dimension: int) -> None:
+    rng = np.random.default_rng(0)
+    x0 = np.zeros(dimension)
+    if spec.kind == "torch":
+        hyper = dict(hyper)
+        gtol = hyper.pop("gtol", 0.0)
+        if isinstance(gtol, bool) or not isinstance(gtol, int | float) or not gtol >= 0:
+            raise OptimizerSpecError(f"gtol must be a number >= 0, not {gtol!r}")
+        params = torch.zeros((1, dimension), dtype=torch.float64, requires_grad=True)
+        optimizer = spec.factory([params], **hyper)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise OptimizerSpecError(
+                f"{spec.name!r} built a {type(optimizer).__name__}, not a torch.optim.Optimizer"
+            )
+    elif spec.kind == "batched":
+        runner = spec.factory(**hyper)
+        if not callable(runner):
+            raise OptimizerSpecError(f"{spec.name!r} built a {type(runner).__name__}, not callable")
+    elif spec.kind == "ask-tell":
+        solver = spec.factory(x0, rng, **hyper)
+        missing = [m for m in ("ask", "tell", "recommend") if not hasattr(solver, m)]
+        if missing:
+            raise OptimizerSpecError(
+                f"{spec.name!r} built a {type(solver).__name__} without {', '.join(missing)}"
+            )
+    # scipy kind: nothing to build; the types checked above are all that can be known.
+
+
+def _check_json_value(name: str, key: str, value) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OptimizerSpecError(f"optimizer {name!r}: {key}={value!r} is not a finite number")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_json_value(name, key, item)
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json_value(name, key, item)
+
+
+def _check_type(name: str, key: str, value, default) -> None:
+    def refuse(expected: str):
+        raise OptimizerSpecError(
+            f"optimizer {name!r}: {key}={json.dumps(value)} must be {expected} "
+            f"(default {json.dumps(default)})"
+        )
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            refuse("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            refuse("an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            refuse("a number")
+    elif isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(default):
+            refuse(f"a list of {len(default)} numbers")
+        for item, item_default in zip(value, default, strict=True):
+            _check_type(name, key, item, item_default)
+    elif default is None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            refuse("an integer or null")
 
 
 def parse_hyperparameters(items: tuple[str, ...] = (), path: Path | None = None) -> dict:
@@ -209,8 +410,12 @@ def parse_hyperparameters(items: tuple[str, ...] = (), path: Path | None = None)
     values: dict = {}
     if path is not None:
         try:
-            loaded = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
+            loaded = json.loads(Path(path).read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise OptimizerSpecError(
+                f"{path} is not UTF-8 text: give a JSON object of hyper-parameters"
+            ) from None
+        except (OSError, json.JSONDecodeError, RecursionError) as error:
             raise OptimizerSpecError(f"cannot read hyper-parameters from {path}: {error}") from None
         if not isinstance(loaded, dict):
             raise OptimizerSpecError(f"{path} must hold a JSON object of hyper-parameters")
@@ -220,7 +425,27 @@ def parse_hyperparameters(items: tuple[str, ...] = (), path: Path | None = None)
         if not sep or not key.strip():
             raise OptimizerSpecError(f"--param {item!r}: use key=value (value as JSON)")
         try:
-            values[key.strip()] = json.loads(raw)
+            values[key.strip()] = json.loads(raw, parse_constant=_no_constant)
         except json.JSONDecodeError:
-            values[key.strip()] = raw
+            values[key.strip()] = _number_or_text(item, raw)
+        except ValueError as error:
+            raise OptimizerSpecError(f"--param {item!r}: {error}") from None
+    for key, value in values.items():
+        _check_json_value("given", key, value)
     return values
+
+
+def _number_or_text(item: str, raw: str):
+    """A value JSON does not read: a number Python reads ('.5', '1e-3.'), else the text.
+    'nan' and 'inf' are refused rather than passed on as text."""
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    if not math.isfinite(number):
+        raise OptimizerSpecError(f"--param {item!r}: {raw} is not a finite number")
+    return number
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qnntraps.harness.oracle import Oracle
+from qnntraps.oracles.protocol import OracleView as Oracle
 
 C1 = 1e-3  # sufficient-decrease constant of the line search (L-BFGS-B's dcsrch ftol)
 C2 = 0.9  # curvature constant (L-BFGS-B's dcsrch gtol)

@@ -53,6 +53,7 @@ SHIFT = math.pi / NUM_SHIFTS  # evaluation points theta_l + k pi/5, k = 0..4
 GRID_POINTS = 24
 NEWTON_STEPS = 4
 DEGENERATE_RATIO = 1e-3  # skip the quartic when |C2| <= ratio * |C1|
+FINAL_EVALUATION = 1  # the last accepted point's loss is fitted, not evaluated: keep one
 ROUNDING_MARGIN = 64.0 * np.finfo(np.float64).eps
 
 _C1, _C2 = math.cos(2 * math.pi / 5), math.cos(4 * math.pi / 5)
@@ -203,7 +204,8 @@ class SequentialMinimalOptimizer:
 
     A row stops when one full sweep lowers its loss by no more than ftol * max(1, |L|), after
     `sweeps` sweeps (None: no limit), or when its budget cannot pay the 4 evaluations of the next
-    coordinate. Its final point is its last accepted point.
+    coordinate plus one more: its final point is its last accepted point, whose loss is fitted,
+    not evaluated, and the harness evaluates it once to score it (docs/scoring.md).
     """
 
     sweeps: int | None = None
@@ -238,7 +240,7 @@ class SequentialMinimalOptimizer:
         while bool(live.any()) and (self.sweeps is None or sweep < self.sweeps):
             at_start = loss.clone()
             for l in range(p):
-                live &= _can_pay(oracle, all_rows, NUM_SHIFTS - 1)
+                live &= _can_pay(oracle, all_rows, NUM_SHIFTS - 1 + FINAL_EVALUATION)
                 if not bool(live.any()):
                     break
                 rows = all_rows[live]

@@ -3,7 +3,8 @@
     .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only
 
 Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors,
-and one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget).
+and one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget), in the
+harness's process and sealed (tools/sealed_overhead.py measures the two side by side).
 """
 
 from pathlib import Path
@@ -44,11 +45,14 @@ def test_loss_and_grad_throughput(benchmark, instance_id, device):
     benchmark.extra_info["vectors_per_second"] = VECTORS / benchmark.stats.stats.mean
 
 
+@pytest.mark.parametrize("execution", ["in-process", "sealed"])
 @pytest.mark.parametrize("track", ["exact"] + (["gpu"] if torch.cuda.is_available() else []))
-def test_adam_5000_restarts_p16(benchmark, tmp_path_factory, track):
+def test_adam_5000_restarts_p16(benchmark, tmp_path_factory, track, execution):
     instance = qnntraps.load("construction-coupled-p16-v1")
     spec = resolve_optimizer("adam")
-    settings = RunSettings(spec, spec.hyperparameters(), spec.budget, 5000, track)
+    settings = RunSettings(
+        spec, spec.hyperparameters(), spec.budget, 5000, track, execution=execution
+    )
 
     def one_run():
         out = Path(tmp_path_factory.mktemp("adam"))

@@ -1,4 +1,9 @@
-"""Budgets: what one restart may spend, counted by the oracle (DESIGN.md §7)."""
+"""Budgets: what one restart may spend, counted by the oracle.
+
+Limits are per restart and bounded (MAX_EVALUATIONS, MAX_SHOTS, MAX_WALL_SECONDS) so that every
+counter fits a 64-bit integer and every budget a person can type is refused at once, with a reason,
+rather than deep inside a run.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import math
 from dataclasses import asdict, dataclass
 
 from qnntraps.errors import QnnTrapsError
+
+MAX_EVALUATIONS = 10**9  # loss or gradient evaluations of one restart
+MAX_SHOTS = 10**15  # measurement shots of one restart
+MAX_WALL_SECONDS = 10.0**6  # about 11.6 days for one restart
 
 
 class BudgetSpecError(QnnTrapsError, ValueError):
@@ -36,17 +45,29 @@ class Budget:
             and self.shots is None
         ):
             raise BudgetSpecError("a budget needs at least one of loss=, grad=, wall=, shots=")
-        for name in ("loss_evals", "grad_evals", "shots"):
+        for name, limit in (
+            ("loss_evals", MAX_EVALUATIONS),
+            ("grad_evals", MAX_EVALUATIONS),
+            ("shots", MAX_SHOTS),
+        ):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                shown = {"loss_evals": "loss", "grad_evals": "grad"}.get(name, name)
                 raise BudgetSpecError(
-                    f"budget {name} must be a non-negative integer, not {value!r}"
+                    f"budget {shown}= must be an integer from 0 to {limit:.0e} per restart, "
+                    f"not {value!r}"
                 )
-        if self.wall_seconds is not None and not (
-            math.isfinite(self.wall_seconds) and self.wall_seconds > 0
+        wall = self.wall_seconds
+        if wall is not None and (
+            isinstance(wall, bool)
+            or not isinstance(wall, int | float)
+            or not (math.isfinite(wall) and 0 < wall <= MAX_WALL_SECONDS)
         ):
             raise BudgetSpecError(
-                f"budget wall must be positive seconds, not {self.wall_seconds!r}"
+                f"budget wall must be seconds in (0, {MAX_WALL_SECONDS:.0e}] per restart, "
+                f"not {wall!r}"
             )
 
     def as_dict(self) -> dict:
@@ -95,8 +116,23 @@ def parse_budget(text: str) -> Budget:
         name = fields[key.strip()]
         if name in values:
             raise BudgetSpecError(f"budget item {key.strip()!r} is given twice")
-        try:
-            values[name] = float(raw) if name == "wall_seconds" else int(raw)
-        except ValueError:
-            raise BudgetSpecError(f"budget {key.strip()}={raw!r} is not a number") from None
+        values[name] = _number(key.strip(), raw.strip(), integer=name != "wall_seconds")
     return Budget(**values)
+
+
+def _number(key: str, raw: str, integer: bool) -> int | float:
+    """An integer ('4000', '4_000', '4e3' when whole) or, for wall, a positive float."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BudgetSpecError(f"budget {key}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BudgetSpecError(f"budget {key}={raw!r} is not a finite number")
+    if not integer:
+        return value
+    try:
+        return int(raw)
+    except ValueError:
+        if value != int(value):
+            raise BudgetSpecError(f"budget {key}={raw!r} is not a whole number") from None
+        return int(value)

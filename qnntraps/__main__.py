@@ -1,0 +1,5 @@
+"""`python -m qnntraps` is the `qnntraps` command."""
+
+from qnntraps.cli import main
+
+main()
