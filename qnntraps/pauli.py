@@ -1,6 +1,6 @@
 """Pauli codes (0 = I, 1 = X, 2 = Y, 3 = Z) and the exact one-qubit algebra the simulators share.
 
-Qubit 0 is the first tensor factor everywhere (DESIGN.md §2).
+Qubit 0 is the first tensor factor everywhere (docs/format.md, "Conventions").
 """
 
 from __future__ import annotations

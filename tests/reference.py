@@ -1,6 +1,7 @@
-"""Independent references the tests compare against (written from DESIGN.md, not from the package).
+"""Independent references the tests compare against (written from the docs' definitions, not from the package).
 
-closed_form_* use DESIGN.md §3 directly: for rho = (I + eps P)/2^p under V_l = exp(-i theta_l Z_l)
+closed_form_* use the closed form of docs/construction.md directly: for rho = (I + eps P)/2^p
+under V_l = exp(-i theta_l Z_l)
 and M = tensor(I + Y), y_hat = 1 + eps * prod_{P_l = Y} cos 2theta_l * prod_{P_l = X} sin 2theta_l.
 """
 

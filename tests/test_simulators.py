@@ -60,7 +60,7 @@ def test_fast_loss_matches_dense_reference(load, rng, instance_id):
     assert_allclose(instance.loss(thetas[0]), reference[0], 1e-12, "single loss vs dense")
     if instance.provenance.family.startswith("construction"):
         closed = closed_form_loss(instance, thetas)
-        assert_allclose(batch, closed, 1e-12, "loss vs DESIGN §3 closed form")
+        assert_allclose(batch, closed, 1e-12, "loss vs the closed form of docs/construction.md")
     yhat = instance.predictions(thetas[1])
     assert_allclose(yhat, dense.predictions(instance, thetas[1]), 1e-12, "predictions vs dense")
 

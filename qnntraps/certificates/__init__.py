@@ -1,1 +1,4 @@
-"""Certificates of global minima: closed forms, enumeration, and their checks (DESIGN.md §5)."""
+"""Certificates of global minima: closed forms, enumeration, and their checks.
+
+docs/format.md says what each certificate kind holds in each field.
+"""

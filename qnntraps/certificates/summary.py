@@ -1,4 +1,4 @@
-"""From a set of verified local minima to the figures a certificate stores (DESIGN.md §5).
+"""From a set of verified local minima to the figures a certificate stores (docs/format.md).
 
 Shared by every numerically derived certificate so that they round, rank and measure gaps alike.
 """

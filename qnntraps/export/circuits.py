@@ -2,7 +2,7 @@
 
 A plan is a list of standard gates (h, s, sdg, cx, rx, ry, rz) on explicit qubit indices, in the
 SDK convention R_a(phi) = exp(-i phi sigma_a / 2). Qubits 0..n-1 are the data qubits (qubit 0 is
-the first tensor factor, DESIGN.md §2); for Pauli-mixture inputs, qubit n + l is the ancilla of
+the first tensor factor, docs/format.md); for Pauli-mixture inputs, qubit n + l is the ancilla of
 data qubit l. Every circuit of one export spans all n + a qubits, so a state preparation and the
 ansatz compose directly.
 

@@ -1,1 +1,4 @@
-"""Instance families: generators that turn documented seeds into Instances (DESIGN.md §3-§4)."""
+"""Instance families: generators that turn documented seeds into Instances.
+
+docs/construction.md and docs/separable.md define them.
+"""

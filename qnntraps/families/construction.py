@@ -1,4 +1,4 @@
-"""The construction families (DESIGN.md §3): our explicit instance of You & Wu's Proposition 5.
+"""The construction families (docs/construction.md): our explicit instance of You & Wu's Proposition 5.
 
 Ansatz V_l = exp(-i theta_l Z_l), observable M = tensor_l (I + Y_l), Pauli-mixture inputs:
 - pinning samples rho = (I + Y_l)/2^p with label 1 (residual cos 2theta_l), one per qubit;

@@ -1,4 +1,4 @@
-"""The separable family (DESIGN.md §4): linearly separable classical data, X/Y-rotation encoding.
+"""The separable family (docs/separable.md): linearly separable classical data, X/Y-rotation encoding.
 
 p qubits, features x in [0, 2pi)^{2p}; qubit l is prepared as RY(x[2l+1]) RX(x[2l]) |0>; the label
 is 1 if w.(x - pi) > 0 else 0 for a seeded random unit vector w. Classes are balanced: samples are

@@ -1,4 +1,6 @@
-"""Dense NumPy reference that follows DESIGN.md §2 literally. Small n only; used to check the rest.
+"""Dense NumPy reference that follows the conventions of docs/format.md literally.
+
+Small n only; used to check the rest.
 
 Density matrices are built from the definitions (rho = (I + eps P)/2^n, or the RY RX encoding of
 |0>), the circuit as U = V_{G-1} ... V_0 with V = exp(-i alpha H) = cos(alpha) I - i sin(alpha) H,

@@ -7,7 +7,7 @@ tensor product and every input is a (sum of) product operators, the model output
 
 with i = support[k, j, s] running over the parameters term j of sample k depends on. This costs
 O(m S) per parameter vector, S <= p the largest support (S = 1 for `construction`, 3 for
-`construction-coupled`, p for encoded features), so at most O(m p) (DESIGN.md §6). Every other structure raises
+`construction-coupled`, p for encoded features), so at most O(m p). Every other structure raises
 UnsupportedStructureError; the dense reference still handles it at small size.
 """
 
