@@ -296,6 +296,7 @@ def check_image(data: bytes, name: str, limits: ReadLimits = LIMITS) -> None:
     if not 48 <= root < len(data):
         raise CorruptFileError(f"{name} is damaged HDF5 (root group outside the file); {ADVICE}")
     check_global_heaps(data, name)
+    check_object_headers(data, name, limits)
 
 
 def check_global_heaps(data: bytes, name: str) -> None:
@@ -329,6 +330,151 @@ def check_global_heaps(data: bytes, name: str) -> None:
                     f"not advance (libhdf5 would loop forever on it); {ADVICE}"
                 )
             position += step
+
+
+DENSE_STORAGE_SIGNATURES = (b"FRHP", b"BTHD")
+
+
+def object_header_blocks(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(start, end, messages start, flags) of every version-2 object header block in the bytes:
+    each 'OHDR' block and, through their continuation messages, each 'OCHK' block. The last 4
+    bytes of a block are its lookup3 checksum. libhdf5 checks both signatures, so scanning for
+    them finds every version-2 header it could parse."""
+    blocks, pending = [], []
+    at = data.find(b"OHDR")
+    while at >= 0:
+        block = _ohdr_block(data, at)
+        if block is not None:
+            blocks.append(block)
+            pending += [(o, n, block[3]) for o, n in _continuations(data, block)]
+        at = data.find(b"OHDR", at + 1)
+    seen = set()
+    while pending:
+        offset, length, flags = pending.pop()
+        if (offset, length) in seen or data[offset : offset + 4] != b"OCHK" or length < 8:
+            continue
+        seen.add((offset, length))
+        block = (offset, offset + length, offset + 4, flags)
+        blocks.append(block)
+        pending += [(o, n, flags) for o, n in _continuations(data, block)]
+    return blocks
+
+
+def _ohdr_block(data: bytes, at: int) -> tuple[int, int, int, int] | None:
+    if at + 6 > len(data) or data[at + 4] != 2:
+        return None
+    flags = data[at + 5]
+    position = at + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+    width = 1 << (flags & 3)
+    if position + width > len(data):
+        return None
+    size = int.from_bytes(data[position : position + width], "little")
+    start = position + width
+    end = start + size + 4
+    return None if end > len(data) else (at, end, start, flags)
+
+
+def header_messages(data: bytes, block: tuple[int, int, int, int]):
+    """(type, body start, body size) of each message of an object header block."""
+    _, end, position, flags = block
+    step = 6 if flags & 0x04 else 4  # creation order of each message, if tracked
+    stop = end - 4
+    while position + step <= stop:
+        kind = data[position]
+        size = int.from_bytes(data[position + 1 : position + 3], "little")
+        body = position + step
+        if body + size > stop:
+            return
+        yield kind, body, size
+        position = body + size
+
+
+def _continuations(data: bytes, block) -> list[tuple[int, int]]:
+    found = []
+    for kind, body, size in header_messages(data, block):
+        if kind == 0x10 and size >= 16:
+            offset, length = struct.unpack_from("<QQ", data, body)
+            if offset + length <= len(data):
+                found.append((offset, length))
+    return found
+
+
+def check_object_headers(data: bytes, name: str, limits: ReadLimits = LIMITS) -> None:
+    """Refuse what makes libhdf5 spin or read without bound before a string is ever read.
+
+    Every attribute message of every version-2 object header is decoded: a shared datatype or
+    dataspace is refused (the format shares nothing), and a variable-length value whose stored
+    length exceeds `max_string_bytes` is refused (libhdf5 2.0 works through a declared length of
+    billions of bytes for minutes). Dense attribute or link storage (fractal heaps, v2 B-trees),
+    which the format's small groups never need, is refused as a whole.
+    """
+    for signature in DENSE_STORAGE_SIGNATURES:
+        if signature in data:
+            raise ForbiddenObjectError(
+                f"{name} uses dense attribute or link storage ({signature.decode()}); the format "
+                f"keeps every group's links and attributes in its object header; {ADVICE}"
+            )
+    for block in object_header_blocks(data):
+        for kind, body, size in header_messages(data, block):
+            if kind == 0x0C:
+                _check_attribute_message(data[body : body + size], name, limits)
+
+
+def _check_attribute_message(message: bytes, name: str, limits: ReadLimits) -> None:
+    refuse = ForbiddenObjectError(
+        f"{name} holds an attribute message this reader cannot check (shared or malformed); "
+        f"{ADVICE}"
+    )
+    if len(message) < 8:
+        raise refuse
+    version, flags = message[0], message[1]
+    name_size, type_size, space_size = struct.unpack_from("<HHH", message, 2)
+    if version not in (1, 2, 3) or flags & 0x03:
+        raise refuse
+    if version == 1:
+        sizes = [(s + 7) & ~7 for s in (name_size, type_size, space_size)]
+        position = 8
+    else:
+        sizes = [name_size, type_size, space_size]
+        position = 8 if version == 2 else 9
+    type_at = position + sizes[0]
+    space_at = type_at + sizes[1]
+    value_at = space_at + sizes[2]
+    if value_at > len(message) or type_size < 8 or space_size < 2:
+        raise refuse
+    if message[type_at] & 0x0F != h5t.VLEN:
+        return
+    elements = _dataspace_elements(message[space_at : space_at + space_size])
+    if elements is None or value_at + 16 * elements > len(message):
+        raise refuse
+    for k in range(elements):
+        (length,) = struct.unpack_from("<I", message, value_at + 16 * k)
+        if length > limits.max_string_bytes:
+            raise LimitExceededError(
+                f"{name} declares a variable-length attribute value of {length} bytes, above "
+                f"this reader's limit of {limits.max_string_bytes}; {ADVICE}"
+            )
+
+
+def _dataspace_elements(space: bytes) -> int | None:
+    """The number of elements a dataspace message describes (None if it cannot be decoded)."""
+    version, rank = space[0], space[1]
+    if version == 1:
+        dims_at, kind = 8, (0 if rank == 0 else 1)
+    elif version == 2 and len(space) >= 4:
+        dims_at, kind = 4, space[3]
+    else:
+        return None
+    if kind == 2:
+        return 0
+    if kind == 0:
+        return 1
+    if kind != 1 or rank > 32 or dims_at + 8 * rank > len(space):
+        return None
+    count = 1
+    for d in struct.unpack_from(f"<{rank}Q", space, dims_at):
+        count *= d
+    return count if count <= 2**20 else None
 
 
 # ---------------------------------------------------------------- opening and walking
@@ -449,6 +595,11 @@ def _check_object(oid, where: str, kind: int, name: str, max_attributes: int) ->
         raise ForbiddenObjectError(
             f"{name}: {where} is linked {info.rc} times; every object of the format is linked "
             f"once; {ADVICE}"
+        )
+    if kind == h5o.TYPE_GROUP and info.hdr.version != 2:
+        raise ForbiddenObjectError(
+            f"{name}: {where} has a version-1 object header; the format's groups use version 2 "
+            f"(libver v110), whose attributes can be checked before they are read; {ADVICE}"
         )
     if info.num_attrs > max_attributes:
         raise LimitExceededError(

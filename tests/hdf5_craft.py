@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from qnntraps.registry import data_dir, read_registry
+from qnntraps.registry import read_registry, shipped_data_dir
 from qnntraps.store import write_instance
 
 BASE_ID = "construction-p4-v1"
@@ -23,9 +23,9 @@ BASE_ID = "construction-p4-v1"
 def base_file(folder: Path, instance_id: str = BASE_ID) -> Path:
     """A fresh copy of a shipped file, named as in the registry."""
     folder.mkdir(parents=True, exist_ok=True)
-    entry = next(e for e in read_registry() if e.id == instance_id)
+    entry = next(e for e in read_registry(shipped_data_dir()) if e.id == instance_id)
     target = folder / entry.file
-    shutil.copyfile(data_dir() / entry.file, target)
+    shutil.copyfile(shipped_data_dir() / entry.file, target)
     return target
 
 
@@ -47,7 +47,7 @@ def rewritten(folder: Path, instance, instance_id=BASE_ID) -> Path:
 
 def pin(folder: Path, files: dict[str, Path] | None = None) -> Path:
     """Write `folder`/registry.json pinning the current bytes of `files` (id -> path)."""
-    shipped = {e.id: e for e in read_registry()}
+    shipped = {e.id: e for e in read_registry(shipped_data_dir())}
     rows = []
     for instance_id, path in (files or {BASE_ID: folder / f"{BASE_ID}.h5"}).items():
         entry = shipped[instance_id]
