@@ -96,6 +96,9 @@ def show(instance_id: str, as_json: bool) -> None:
             "effort": cert.effort,
             "ladder_values": None if cert.ladder_values is None else cert.ladder_values.tolist(),
             "ladder_counts": None if cert.ladder_counts is None else cert.ladder_counts.tolist(),
+            "ladder_counts_unit": cert.ladder_counts_unit,
+            "ladder_is_complete": cert.ladder_is_complete,
+            "ladder_description": cert.ladder_description,
         },
         "provenance": {
             "family": instance.provenance.family,
@@ -127,9 +130,11 @@ def show(instance_id: str, as_json: bool) -> None:
     click.echo(f"  {'hit tolerance':<16} {cert.hit_tolerance:.6g}")
     click.echo(f"  {'theta*':<16} {_array_text(cert.global_minimizer)}")
     click.echo(f"  {'local minima':<16} {cert.num_local_minima}")
+    click.echo(f"  {'ladder':<16} {cert.ladder_description}")
     if cert.ladder_values is not None:
         click.echo(f"  {'ladder values':<16} {_array_text(cert.ladder_values)}")
-        click.echo(f"  {'ladder counts':<16} {_array_text(cert.ladder_counts)}")
+        label = f"ladder counts ({cert.ladder_counts_unit})"
+        click.echo(f"  {label:<16} {_array_text(cert.ladder_counts)}")
     click.echo(f"  {'method':<16} {cert.method}")
     click.echo(f"  {'effort':<16} {cert.effort}")
     click.echo("provenance")
