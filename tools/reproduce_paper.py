@@ -1,36 +1,74 @@
 #!/usr/bin/env python3
 """Reproduce You & Wu (ICML 2021) Fig. 4 on our construction families: hit rate of Adam, RMSProp
-and L-BFGS from 5000 seeded restarts, for p = 2, 4, ..., 16.
+and L-BFGS from 5000 seeded restarts, for p = 2, 4, ..., 16, beside the reference rates.
 
     python tools/reproduce_paper.py [--restarts 5000] [--max-p 16] [--out results/paper]
                                     [--docs docs]   # also write docs/figures/*.png and the table
 
 Every run goes through the harness (qnntraps.harness.runner) with the optimizers' documented
 defaults and default budgets (docs/scoring.md), so each number here is also one
-`qnntraps run --instance ID --optimizer NAME --restarts N` away. Runs resume if interrupted.
-Writes OUT/<optimizer>/<ID>/ per run, OUT/table.md, OUT/hit_rate_vs_p_<family>.png and
-OUT/losses_<ID>_<optimizer>.png for p = 8, and prints the wall time of each run.
+`qnntraps run --instance ID --optimizer NAME --restarts N` away. Runs resume if interrupted; the
+table then says so, because its total time is only that of the last invocation.
+
+Writes OUT/<optimizer>/<ID>/ per run, OUT/table.md, OUT/hit_rate_vs_p_<family>.png (with the
+reference lines 2^-p and, on `construction`, q^p: qnntraps.reference_rates) and
+OUT/losses_<ID>_<optimizer>.png for p = 8. Times reported:
+
+- total: wall-clock time of this invocation of the whole script (runs, scoring, figures), with
+  the machine, the CPUs this process may use and the 1-minute load average seen during the run;
+- per row: optimizer + oracle time of that run, the sum of the records' `wall_seconds` (the
+  harness times each chunk's optimizer call; loading, scoring and writing are not included).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
 import qnntraps
-from qnntraps.harness.plots import plot_hit_rate_vs_p, plot_loss_histograms
+from qnntraps.atomic import atomic_path
+from qnntraps.certificates.reference_rates import in_gradient_flow_basin
+from qnntraps.harness.metrics import hit_rate_interval
+from qnntraps.harness.plots import plot_loss_histograms
 from qnntraps.harness.report import find_runs
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
+from qnntraps.harness.starts import start_points
 from qnntraps.optimizers.catalogue import resolve_optimizer
+from qnntraps.registry import find_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIMIZERS = ("adam", "rmsprop", "lbfgs")
 FAMILIES = {"construction": range(2, 17, 2), "construction-coupled": range(4, 17, 2)}
 HISTOGRAM_P = 8
+REFERENCE_STYLES = (("--", "0.45"), ("-.", "black"))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One optimizer on one instance: its scores, references and optimizer + oracle time."""
+
+    family: str
+    p: int
+    optimizer: str
+    metrics: dict
+    random_vertex: float | None
+    gradient_flow: float | None
+    flow_hits: int | None  # restarts whose start lies in gradient flow's global basin
+    differ_from_flow: int | None  # restarts scored differently from gradient flow
+    seconds: float
+    resumed: int  # restarts already on disk before this invocation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,48 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, help="copy figures and table into DOCS/figures")
     args = parser.parse_args(argv)
 
-    total = time.perf_counter()
-    rows = []
+    began = time.perf_counter()
+    loads = [os.getloadavg()[0]]
+    rows: list[Row] = []
     for family, sizes in FAMILIES.items():
-        series: dict[str, list[tuple[int, int, int]]] = {}
         for name in OPTIMIZERS:
-            spec = resolve_optimizer(name)
-            settings = RunSettings(spec, spec.hyperparameters(), spec.budget, args.restarts)
             for p in (p for p in sizes if p <= args.max_p):
-                instance_id = f"{family}-p{p}-v1"
-                instance = qnntraps.load(instance_id)
-                started = time.perf_counter()
-                folder = args.out / name / instance_id
-                summary = run(instance, settings, folder)
-                seconds = run_seconds(folder, time.perf_counter() - started)
-                m = summary["metrics"]
-                series.setdefault(name, []).append((p, m["hits"], m["n"]))
-                rows.append((family, p, name, m, seconds))
-                interval = m["hit_rate_interval"]
-                print(
-                    f"{instance_id:<28} {name:<8} {m['hits']:>5}/{m['n']} "
-                    f"rate {m['hit_rate']:.4f} [{interval['low']:.4f}, {interval['high']:.4f}] "
-                    f"mean grads {m['grad_evals']['mean']:.0f}  {seconds:.1f} s",
-                    flush=True,
-                )
-        plot_hit_rate_vs_p(
-            series,
-            args.out / f"hit_rate_vs_p_{family}.png",
-            f"{family}: hit rate vs p ({args.restarts} restarts)",
-        )
-    for view in find_runs(args.out):
-        if view.config["num_parameters"] == HISTOGRAM_P:
-            instance = qnntraps.load(view.config["instance"])
-            plot_loss_histograms(
-                [r["start_loss"] for r in view.records],
-                [r["final_loss"] for r in view.records],
-                args.out / f"losses_{view.config['instance']}_{view.config['optimizer']}.png",
-                ladder_values=instance.certificate.ladder_values,
-                global_min=instance.certificate.global_min_value,
-                title=f"{view.config['optimizer']} on {view.config['instance']}",
-            )
-    elapsed = time.perf_counter() - total
-    table = markdown_table(rows, args.restarts, elapsed)
+                row = run_row(family, p, name, args.restarts, args.out)
+                loads.append(os.getloadavg()[0])
+                rows.append(row)
+                print(row_line(row), flush=True)
+        plot_family(family, [r for r in rows if r.family == family], args.out, args.restarts)
+    plot_histograms(args.out)
+    elapsed = time.perf_counter() - began
+    table = markdown_table(rows, args.restarts, elapsed, machine_note(loads))
     (args.out / "table.md").write_text(table)
     print(table)
     if args.docs:
@@ -95,29 +105,228 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_seconds(folder: Path, fallback: float) -> float:
-    """Wall time of the whole run from its records (a resumed run adds up its pieces)."""
+def run_row(family: str, p: int, name: str, restarts: int, out: Path) -> Row:
+    """Run (or resume) one optimizer on one instance through the harness and score it."""
+    spec = resolve_optimizer(name)
+    settings = RunSettings(spec, spec.hyperparameters(), spec.budget, restarts)
+    instance = qnntraps.load(f"{family}-p{p}-v1")
+    folder = out / name / instance.id
+    resumed = len(existing_records(folder))
+    summary = run(instance, settings, folder)
     records = read_records(folder / RECORDS)
-    return sum(r["wall_seconds"] for r in records.values()) if records else fallback
+    rates = qnntraps.reference_rates(instance)
+    flow_hits = differ = None
+    if rates.gradient_flow is not None:
+        starts = start_points(find_entry(instance.id).sha256, range(restarts), p)
+        in_basin = np.asarray(in_gradient_flow_basin(instance, starts))
+        hits = np.array([records[r]["hit"] for r in range(restarts)])
+        flow_hits, differ = int(in_basin.sum()), int(np.sum(in_basin != hits))
+    seconds = sum(records[r]["wall_seconds"] for r in range(restarts))
+    return Row(
+        family,
+        p,
+        name,
+        summary["metrics"],
+        rates.random_vertex,
+        rates.gradient_flow,
+        flow_hits,
+        differ,
+        seconds,
+        resumed,
+    )
 
 
-def markdown_table(rows, restarts: int, elapsed: float) -> str:
+def existing_records(folder: Path) -> dict:
+    path = folder / RECORDS
+    return read_records(path, allow_partial=True) if path.exists() else {}
+
+
+def row_line(row: Row) -> str:
+    m = row.metrics
+    interval = m["hit_rate_interval"]
+    flow = (
+        "" if row.flow_hits is None else f"  flow {row.flow_hits} (differs {row.differ_from_flow})"
+    )
+    return (
+        f"{row.family}-p{row.p}-v1".ljust(28)
+        + f" {row.optimizer:<8} {m['hits']:>5}/{m['n']} rate {m['hit_rate']:.4f} "
+        f"[{interval['low']:.4f}, {interval['high']:.4f}] mean grads "
+        f"{m['grad_evals']['mean']:.0f}{flow}  {row.seconds:.1f} s"
+    )
+
+
+def machine_note(loads: Sequence[float]) -> str:
+    """The machine in words: CPU model, CPUs this process may use, load average range."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{cpus} CPU cores ({model}), shared: the 1-minute load average ranged from "
+        f"{min(loads):.1f} to {max(loads):.1f} during the run"
+    )
+
+
+def markdown_table(rows: Sequence[Row], restarts: int, elapsed: float, machine: str) -> str:
+    resumed = sum(r.resumed for r in rows)
+    if resumed:
+        timing = (
+            f"This invocation took {elapsed:.0f} s but RESUMED earlier runs ({resumed} restarts "
+            "were already on disk), so that is not the time of the whole experiment"
+        )
+    else:
+        timing = (
+            f"Total: {elapsed:.0f} s wall-clock for a fresh, uninterrupted run of the whole "
+            "script (every restart computed in this invocation)"
+        )
     lines = [
-        f"Hits of {restarts} seeded restarts (95% interval: Wilson; Clopper-Pearson at 0 or N); "
-        f"mean gradient evaluations per restart; wall time of the run (optimizer and oracle, from "
-        f"the records). This invocation: {elapsed:.0f} s.",
+        f"Hits of {restarts} seeded restarts (95% interval: Wilson; Clopper-Pearson at 0 or N). "
+        "2^-p: a random vertex; q^p: gradient flow from a uniform start (exact, `construction` "
+        "only); flow hits: restarts whose start lies in gradient flow's global basin; differ: "
+        "restarts the optimizer scored differently from gradient flow. Mean gradient evaluations "
+        "per restart. Wall: optimizer + oracle time of the run (sum of the records' "
+        f"wall_seconds). {timing}; {machine}.",
         "",
-        "| family | p | optimizer | hits | rate | 95% interval | 2^-p | mean grads | wall |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | p | optimizer | hits | rate | 95% interval | 2^-p | q^p | flow hits | differ "
+        "| mean grads | wall |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for family, p, name, m, seconds in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
+    for row in sorted(rows, key=lambda r: (r.family, r.p, r.optimizer)):
+        m = row.metrics
         interval = m["hit_rate_interval"]
         lines.append(
-            f"| {family} | {p} | {name} | {m['hits']}/{m['n']} | {m['hit_rate']:.4f} | "
-            f"[{interval['low']:.4f}, {interval['high']:.4f}] | {2.0**-p:.4f} | "
-            f"{m['grad_evals']['mean']:.0f} | {seconds:.1f} s |"
+            f"| {row.family} | {row.p} | {row.optimizer} | {m['hits']}/{m['n']} | "
+            f"{m['hit_rate']:.4f} | [{interval['low']:.4f}, {interval['high']:.4f}] | "
+            f"{fmt(row.random_vertex)} | {fmt(row.gradient_flow)} | {fmt_int(row.flow_hits)} | "
+            f"{fmt_int(row.differ_from_flow)} | {m['grad_evals']['mean']:.0f} | "
+            f"{row.seconds:.1f} s |"
         )
     return "\n".join(lines) + "\n"
+
+
+def fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}" if value >= 1e-3 else f"{value:.2e}"
+
+
+def fmt_int(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def plot_family(family: str, rows: Sequence[Row], out: Path, restarts: int) -> Path:
+    series: dict[str, list[tuple[int, int, int]]] = {}
+    for row in rows:
+        series.setdefault(row.optimizer, []).append((row.p, row.metrics["hits"], row.metrics["n"]))
+    references: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        r"$2^{-p}$ (random vertex)": lambda p: 2.0**-p
+    }
+    flow = {row.p: row.gradient_flow for row in rows if row.gradient_flow is not None}
+    if flow:
+        # q is the same on every shipped `construction` file; read it back from one of them.
+        p0 = min(flow)
+        q = flow[p0] ** (1.0 / p0)
+        references[rf"$q^p$ (gradient flow, q = {q:.4f})"] = lambda p: q**p
+    return plot_hit_rates(
+        series,
+        references,
+        out / f"hit_rate_vs_p_{family}.png",
+        f"{family}: hit rate vs p ({restarts} restarts)",
+    )
+
+
+def plot_hit_rates(
+    series: Mapping[str, Sequence[tuple[int, int, int]]],
+    references: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+    path: Path,
+    title: str,
+) -> Path:
+    """Hit rate against p on a log axis with 95% intervals, and reference curves.
+
+    A point with 0 hits is drawn as a hollow down-triangle at its 95% upper bound; series are
+    spread slightly along p so that identical rates stay visible (as in qnntraps.harness.plots).
+    """
+    figure = Figure(figsize=(6.4, 4.8))
+    ax = figure.add_subplot()
+    all_p: list[int] = []
+    lows: list[float] = []
+    any_zero = False
+    for index, (name, points) in enumerate(series.items()):
+        color = f"C{index}"
+        rows = sorted(points)
+        dodge = 0.12 * (index - (len(series) - 1) / 2)
+        p = np.array([r[0] for r in rows], dtype=np.float64) + dodge
+        intervals = [hit_rate_interval(hits, n) for _, hits, n in rows]
+        rate = np.array([iv.rate for iv in intervals])
+        low = np.array([iv.low for iv in intervals])
+        high = np.array([iv.high for iv in intervals])
+        all_p.extend(r[0] for r in rows)
+        zero = rate == 0
+        any_zero = any_zero or bool(zero.any())
+        ax.plot(p, np.where(zero, high, rate), color=color, alpha=0.35, linewidth=1)
+        ax.errorbar(
+            p[~zero],
+            rate[~zero],
+            yerr=np.vstack([rate[~zero] - low[~zero], high[~zero] - rate[~zero]]),
+            fmt="o",
+            color=color,
+            capsize=3,
+            markersize=5,
+            label=name,
+        )
+        ax.plot(
+            p[zero],
+            high[zero],
+            linestyle="none",
+            marker="v",
+            markersize=8,
+            markerfacecolor="none",
+            markeredgecolor=color,
+        )
+        lows.extend(low[low > 0])
+    grid = np.linspace(min(all_p), max(all_p), 200)
+    for (label, curve), (style, shade) in zip(references.items(), REFERENCE_STYLES, strict=False):
+        values = curve(grid)
+        ax.plot(grid, values, linestyle=style, color=shade, linewidth=1.2, label=label)
+        lows.append(float(values.min()))
+    if any_zero:
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker="v",
+            markerfacecolor="none",
+            markeredgecolor="0.3",
+            label="0 hits: 95% upper bound",
+        )
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=min(lows) / 2, top=1.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("p (number of parameters)")
+    ax.set_ylabel("hit rate (hits / N), 95% interval")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120)
+    return path
+
+
+def plot_histograms(out: Path) -> None:
+    for view in find_runs(out):
+        if view.config["num_parameters"] == HISTOGRAM_P:
+            instance = qnntraps.load(view.config["instance"])
+            plot_loss_histograms(
+                [r["start_loss"] for r in view.records],
+                [r["final_loss"] for r in view.records],
+                out / f"losses_{view.config['instance']}_{view.config['optimizer']}.png",
+                ladder_values=instance.certificate.ladder_values,
+                global_min=instance.certificate.global_min_value,
+                title=f"{view.config['optimizer']} on {view.config['instance']}",
+            )
 
 
 if __name__ == "__main__":
