@@ -645,10 +645,11 @@ def _links(group: h5py.Group, where: str, name: str, limits: ReadLimits) -> list
 def _open_child(
     group: h5py.Group, member: str, where: str, kind: int, name: str, max_attributes: int
 ):
-    child = group[member]  # a hard link (checked by _links): nothing outside the file is touched
+    # a hard link (checked by _links): nothing outside the file is touched
+    oid = h5o.open(group.id, member.encode("utf-8"))
     path = f"{where.rstrip('/')}/{member}"
-    _check_object(child.id, path, kind, name, max_attributes)
-    return child
+    _check_object(oid, path, kind, name, max_attributes)
+    return h5py.Group(oid) if kind == h5o.TYPE_GROUP else h5py.Dataset(oid)
 
 
 def _read_root_attributes(f: h5py.File, name: str, limits: ReadLimits, attrs: dict) -> None:

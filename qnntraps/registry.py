@@ -87,10 +87,23 @@ def data_dir() -> Path:
     return shipped_data_dir()
 
 
+_PARSED: dict[str, tuple[str, tuple[RegistryEntry, ...]]] = {}
+
+
 def read_registry(folder: Path | None = None) -> list[RegistryEntry]:
-    """All registry entries of `folder` (default: `data_dir()`), validated as a whole."""
+    """All registry entries of `folder` (default: `data_dir()`), validated as a whole.
+
+    The file is read every time; its validated entries are reused while its bytes (sha256) stay
+    the same, so repeated loads do not re-validate an unchanged registry."""
     path = Path(folder or data_dir()) / REGISTRY_NAME
-    return parse_registry(_registry_bytes(path), str(path))
+    data = _registry_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    cached = _PARSED.get(str(path))
+    if cached is not None and cached[0] == digest:
+        return list(cached[1])
+    entries = parse_registry(data, str(path))
+    _PARSED[str(path)] = (digest, tuple(entries))
+    return entries
 
 
 def _registry_bytes(path: Path) -> bytes:
