@@ -59,7 +59,7 @@ class ReadLimits:
     max_file_bytes: int = 64 * 2**20
     max_qubits: int = 64
     max_parameters: int = 64
-    max_samples: int = 65_536
+    max_samples: int = 4096  # the product form compiles in O(m^2) today (0.35 s at 4096)
     max_gates: int = 65_536
     max_terms: int = 65_536
     max_ladder: int = 2**20

@@ -586,3 +586,50 @@ def test_writer_output_still_reads_and_a_writer_edit_is_caught(tmp_path):
     with h5py.File(path, "r+") as f:
         f["dataset/labels"][0] = 1.0  # same value: still valid
     assert read_instance(path).id == BASE
+
+
+def test_a_file_at_every_limit_is_read_in_seconds(tmp_path):
+    """n = p = 64, m = 4096 samples, a ladder of 2^20 rungs (17 MB): the reader's worst case
+    within its limits stays fast, isolated or not (here the certificate is even right:
+    L >= 0 and L(0) = 0)."""
+    from qnntraps.hdf5_reader import LIMITS
+    from qnntraps.instance import (
+        Ansatz,
+        Certificate,
+        Dataset,
+        Instance,
+        PauliMixtureStates,
+        ProductObservable,
+        Provenance,
+    )
+    from qnntraps.store import write_instance
+
+    n = p = LIMITS.max_parameters
+    m = LIMITS.max_samples
+    rungs = LIMITS.max_ladder
+    codes = np.random.default_rng(1).integers(0, 3, size=(m, n)).astype(np.int8)
+    codes[:, 0] = 1
+    instance = Instance(
+        f"construction-p{p}-v1",
+        Ansatz(n, p, np.diag(np.full(p, 3)).astype(np.int8), np.arange(p), np.zeros(p)),
+        ProductObservable(np.tile([1.0, 0.0, 1.0, 0.0], (n, 1))),
+        Dataset(PauliMixtureStates(codes, np.full(m, 0.5)), np.ones(m)),
+        Certificate(
+            "analytic",
+            0.0,
+            np.zeros(p),
+            1e-7,
+            "test",
+            "test",
+            num_local_minima=2**62,
+            ladder_values=np.arange(rungs) * 1e-6,
+            ladder_counts=np.full(rungs, 2**62 // rungs),
+        ),
+        Provenance("construction", 1, 5, (("p", p),)),
+    )
+    path = tmp_path / "big.h5"
+    write_instance(instance, path)
+    for isolate in (False, True):
+        started = time.perf_counter()
+        assert read_instance(path, isolate=isolate).num_samples == m
+        assert time.perf_counter() - started < 20
