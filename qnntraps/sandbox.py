@@ -254,7 +254,8 @@ class IsolatedReader:
                 self._worker = None
 
     def read_raw(self, data: bytes, name: str, limits: ReadLimits = LIMITS) -> RawFile:
-        """The RawFile of `data` as the child reads it; typed errors on refusal, hang or crash."""
+        """The RawFile of `data` as the child reads it (with the default limits; `limits` bounds
+        its answer); typed errors on refusal, hang or crash."""
         with self._lock:
             worker = self._ensure_worker(name)
             outcome = self._run(lambda: worker.exchange(name, data, limits), self.timeout)

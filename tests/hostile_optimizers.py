@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 HONEST_EVALUATIONS = 5
+LATE_THREAD = "hostile-late-caller"  # thread_after_return's thread; a test joins it when done
 
 
 def _honest(fun, x0) -> None:
@@ -62,14 +63,20 @@ def stack_walk(fun, x0, jac=None):
 
 
 def heap_scan(fun, x0, jac=None):
-    """Scan every object the garbage collector knows for a Certificate."""
+    """Scan every object the garbage collector knows for a Certificate; other instances loaded in
+    the same process hold certificates too, so keep the one whose claimed L* the loss confirms."""
 
     def trick(p):
+        seen = set()
         for obj in gc.get_objects():
-            if type(obj).__name__ == "Certificate":
-                found = _minimizer_of(obj, p)
-                if found is not None:
-                    return found
+            if type(obj).__name__ != "Certificate":
+                continue
+            found = _minimizer_of(obj, p)
+            if found is None or found.tobytes() in seen or len(seen) >= 20:
+                continue
+            seen.add(found.tobytes())
+            if abs(float(fun(found)) - float(obj.global_min_value)) <= 1e-9:
+                return found
         return None
 
     return _cheat(fun, x0, trick)
@@ -181,7 +188,7 @@ def thread_after_return(fun, x0, jac=None):
                 point[:] = vertex
 
     _honest(fun, x0)
-    threading.Thread(target=search, daemon=True).start()
+    threading.Thread(target=search, name=LATE_THREAD, daemon=True).start()
     time.sleep(0.05)  # let it start before this restart ends
     return point
 

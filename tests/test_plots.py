@@ -128,3 +128,29 @@ def test_plots_do_not_import_pyplot(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert_only_png(tmp_path, "p.png")
+
+
+def test_a_file_system_refusal_is_a_write_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    from qnntraps.atomic import WriteError
+
+    def no_space(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", no_space)
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    with pytest.raises(WriteError, match="disk is full"):
+        plot_hit_rate_vs_p({"a": [(2, 1, 4)]}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+    assert target.read_bytes() == b"old"
+
+
+def test_figures_are_readable_by_everyone(tmp_path):
+    import stat
+
+    plot_gap_ecdf({"a": [0.0, 1.0]}, tmp_path / "p.png")
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644

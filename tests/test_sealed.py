@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ import qnntraps.harness.runner as runner
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.identity import code_identity
 from qnntraps.oracles.budget import Budget
+from tests import hostile_optimizers
 
 ID = "construction-coupled-p10-v1"
 RESTARTS = 8
@@ -77,18 +79,26 @@ def test_sealed_attack_scores_no_hit(attack, load, tmp_path, as_if_from_the_comm
 
 @pytest.mark.slow
 def test_the_attacks_are_real_in_process(load, tmp_path, as_if_from_the_command_line):
-    """Control: in the harness's own process the first five tricks find the minimizer."""
+    """Control: in the harness's own process the first five tricks find the minimizer, even
+    with other instances of the same size in memory (heap_scan must pick the right certificate)."""
+    decoys = [load("construction-p10-v1"), load("separable-p10-v1")]
     instance = load(ID)
     scoring = runner.score_chunk
     for attack in ATTACKS[:5]:
         summary = run(instance, _settings(attack, "in-process"), tmp_path / attack)
         assert summary["metrics"]["hits"] == RESTARTS, attack
         runner.score_chunk = scoring  # undo patch_scoring's work before the next one
+    assert all(d.certificate.global_minimizer.shape == (10,) for d in decoys)
     # the two that fight the counters are caught even in process: a stolen hit that cost
     # nothing is flagged, and a point moved after the restart ended is not the scored one
     for attack in ATTACKS[5:]:
         summary = run(instance, _settings(attack, "in-process"), tmp_path / attack)
         assert summary["metrics"]["hits"] == 0, attack
+    # a thread still inside torch when the interpreter exits aborts it: wait for the late callers
+    for thread in threading.enumerate():
+        if thread.name == hostile_optimizers.LATE_THREAD:
+            thread.join(timeout=60)
+            assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("execution", ["sealed", "in-process"])

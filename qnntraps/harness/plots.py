@@ -254,7 +254,7 @@ def plot_gap_ecdf(
         color = colors[index % len(colors)]
         x, fraction = ecdf(_finite_1d(f"gaps of {name!r}", gaps))
         if x.size == 0:
-            ax.plot([], [], color=color, label=f"{name} (no restarts)")
+            ax.plot([], [], color=color, label=f"{name} (no gaps)")
             continue
         x = np.maximum(x, floor)
         largest = max(largest, float(x[-1]))

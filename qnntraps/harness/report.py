@@ -90,7 +90,7 @@ def _is_run(path: Path) -> bool:
         data = results.read_json(path)
     except results.RunFolderError:
         return True  # a damaged run config: read_run names it
-    return not isinstance(data, dict) or data.get("format") == results.RUN_FORMAT
+    return not isinstance(data, dict) or data.get("format") in results.READABLE_FORMATS
 
 
 def table(views: list[RunView]) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "CONFIG",
     "LOCK",
     "RECORDS",
+    "READABLE_FORMATS",
     "RUN_FORMAT",
     "SUMMARY",
     "RecordsFile",
@@ -64,7 +65,10 @@ CONFIG = "config.json"
 RECORDS = "restarts.jsonl"
 SUMMARY = "summary.json"
 LOCK = ".lock"
-RUN_FORMAT = "qnntraps-run/1"
+RUN_FORMAT = "qnntraps-run/2"
+# /1: written before sealed execution; records have no flags/error and were scored at the
+# optimizer's recommendation without a final evaluation. Still read (reports), never resumed.
+READABLE_FORMATS = ("qnntraps-run/1", RUN_FORMAT)
 
 #: Config fields a resumed run may change: more restarts extend the run; records do not depend on
 #: the chunk size, so the first run's chunk stays in config.json whatever later runs use.
@@ -109,7 +113,7 @@ def read_config(folder: Path) -> dict:
     problem = None
     if not isinstance(config, dict):
         problem = "not a JSON object"
-    elif config.get("format") != RUN_FORMAT:
+    elif config.get("format") not in READABLE_FORMATS:
         problem = f"format is {config.get('format')!r}, not {RUN_FORMAT!r}"
     elif not (_is_int(config.get("restarts")) and config["restarts"] >= 1):
         problem = "restarts is not a whole number >= 1"
@@ -298,6 +302,12 @@ def _differences(existing: dict, config: dict) -> list[str]:
 
 
 def _check_same_run(folder: Path, existing: dict, config: dict) -> None:
+    if existing.get("format") != RUN_FORMAT:
+        raise RunFolderError(
+            f"{folder} holds a run written by an older qnntraps ({existing.get('format')}, "
+            "scored without sealed execution's rules): `qnntraps report` still reads it, but it "
+            "cannot be resumed; use a new --out folder"
+        )
     differing = _differences(existing, config)
     if differing:
         raise RunFolderError(
