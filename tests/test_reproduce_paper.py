@@ -54,7 +54,7 @@ def test_small_reproduction(tmp_path, monkeypatch):
         basin = np.all(sigma * np.sin(2 * starts) > -1.0 / 7.0, axis=1)
         for name in ("adam", "rmsprop", "lbfgs"):
             cells = rows[("construction", p, name)]
-            assert cells[6] == f"{2.0**-p:.4f}" and cells[7] == f"{q**p:.4f}"
+            assert cells[6] == f"{2.0**-p:.4g}" and cells[7] == f"{q**p:.4g}"
             assert cells[8] == str(int(basin.sum()))
     for name in ("adam", "rmsprop", "lbfgs"):
         assert rows[("construction-coupled", 4, name)][7:10] == ["—", "—", "—"]

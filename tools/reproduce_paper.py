@@ -209,7 +209,7 @@ def markdown_table(rows: Sequence[Row], restarts: int, elapsed: float, machine: 
 
 
 def fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}" if value >= 1e-3 else f"{value:.2e}"
+    return "—" if value is None else f"{value:.4g}"
 
 
 def fmt_int(value: int | None) -> str:
