@@ -379,7 +379,9 @@ def load_entry(entry: RegistryEntry, *, isolate: bool | None = None) -> Instance
             f"{entry.id} has format version {entry.format_version}; this qnntraps reads "
             f"{SUPPORTED_FORMAT_VERSIONS}: upgrade qnntraps to read it"
         )
-    path, data = read_entry_bytes(entry)
+    path, data = read_entry_bytes(entry)  # its sha256 is entry.sha256 (checked)
+    if isolate is None:
+        isolate = not is_shipped_sha256(entry.sha256)
     instance = read_instance_bytes(data, str(path), isolate=isolate)
     if instance.id != entry.id:
         raise CorruptFileError(

@@ -6,15 +6,15 @@ gives identical bytes. Writes are atomic (`qnntraps.atomic`).
 
 Reading happens in three steps, each refusing with a typed CorruptFileError subclass:
 `qnntraps.hdf5_reader` checks the bytes and the HDF5 structure before reading any data,
-`qnntraps.validation` checks every value and re-checks the certificate, and, for bytes the shipped
-registry does not pin, the first step runs in a child process with a time limit
-(`qnntraps.sandbox`), because libhdf5 can spin forever on a crafted file.
+`qnntraps.validation` checks every value and re-checks the certificate, and the first step runs in
+a child process with a time limit (`qnntraps.sandbox`), because libhdf5 can spin forever on a
+crafted file — unless the caller trusts the bytes (`qnntraps.load`, for files whose sha256 the
+shipped registry pins).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 import tempfile
@@ -172,18 +172,14 @@ def read_file_bytes(path: str | Path, limits: ReadLimits = LIMITS) -> bytes:
 
 
 def read_instance_bytes(
-    data: bytes, name: str, *, isolate: bool | None = None, limits: ReadLimits = LIMITS
+    data: bytes, name: str, *, isolate: bool = True, limits: ReadLimits = LIMITS
 ) -> Instance:
     """Check and read the bytes of an instance file (`name` is used in messages only).
 
-    isolate=None parses in this process only when the bytes' sha256 is pinned by the shipped
-    registry (files we shipped and know to be sound), else in the isolated child process with a
-    time limit; True always isolates; False never does (only for bytes you trust).
+    isolate=True (the default) runs the structural step in the isolated child process with a
+    time limit; False runs it in this process, only for bytes you trust (`qnntraps.load` does so
+    for bytes whose sha256 the shipped registry pins).
     """
-    if isolate is None:
-        from qnntraps.registry import is_shipped_sha256
-
-        isolate = not is_shipped_sha256(hashlib.sha256(data).hexdigest())
     if isolate:
         from qnntraps.sandbox import shared_reader
 
@@ -194,7 +190,7 @@ def read_instance_bytes(
 
 
 def read_instance(
-    path: str | Path, *, isolate: bool | None = None, limits: ReadLimits = LIMITS
+    path: str | Path, *, isolate: bool = True, limits: ReadLimits = LIMITS
 ) -> Instance:
     """Read an instance file; raises a typed CorruptFileError (or UnsupportedFormatError) saying
     what is wrong and what to do. See `read_instance_bytes` for `isolate`."""

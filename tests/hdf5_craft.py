@@ -201,3 +201,44 @@ def spinning_global_heap(data: bytes) -> bytes:
     out = bytearray(data)
     out[position + 8 : position + 16] = struct.pack("<Q", 0)
     return bytes(out)
+
+
+def file_at_every_limit(path: Path) -> Path:
+    """A valid file at every limit of the reader at once: n = p = 64, m = 4096 samples and a
+    ladder of 2^20 rungs (17 MB). Its certificate is right: L >= 0 and L(0) = 0."""
+    from qnntraps.hdf5_reader import LIMITS
+    from qnntraps.instance import (
+        Ansatz,
+        Certificate,
+        Dataset,
+        Instance,
+        PauliMixtureStates,
+        ProductObservable,
+        Provenance,
+    )
+
+    n = p = LIMITS.max_parameters
+    m = LIMITS.max_samples
+    rungs = LIMITS.max_ladder
+    codes = np.random.default_rng(1).integers(0, 3, size=(m, n)).astype(np.int8)
+    codes[:, 0] = 1
+    instance = Instance(
+        f"construction-p{p}-v1",
+        Ansatz(n, p, np.diag(np.full(p, 3)).astype(np.int8), np.arange(p), np.zeros(p)),
+        ProductObservable(np.tile([1.0, 0.0, 1.0, 0.0], (n, 1))),
+        Dataset(PauliMixtureStates(codes, np.full(m, 0.5)), np.ones(m)),
+        Certificate(
+            "analytic",
+            0.0,
+            np.zeros(p),
+            1e-7,
+            "test",
+            "test",
+            num_local_minima=2**62,
+            ladder_values=np.arange(rungs) * 1e-6,
+            ladder_counts=np.full(rungs, 2**62 // rungs),
+        ),
+        Provenance("construction", 1, 5, (("p", p),)),
+    )
+    write_instance(instance, path)
+    return path

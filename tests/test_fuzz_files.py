@@ -13,7 +13,6 @@ import json
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -90,16 +89,13 @@ def test_mutated_shipped_files_load_or_refuse_typed(tmp_path, monkeypatch, isola
     folder.mkdir()
     monkeypatch.setenv("QNNTRAPS_DATA_DIR", str(folder))
     outcomes: dict[str, int] = {}
-    started = time.perf_counter()
     for case in range(MUTATIONS):
         instance_id = rng.choice(sorted(seeds))
         data = tool.mutate(seeds[instance_id], rng, list(seeds.values()))
         kind = judge(load_pinned(folder, instance_id, data), instance_id, f"mutation {case}")
         outcomes[kind] = outcomes.get(kind, 0) + 1
-    elapsed = time.perf_counter() - started
-    print(f"{MUTATIONS} mutations in {elapsed:.1f} s: {outcomes}")
+    print(f"{MUTATIONS} mutations: {outcomes}")
     assert outcomes.get("loaded", 0) > 0 and len(outcomes) >= 4, outcomes
-    assert elapsed < 120
 
 
 def test_mutated_crafted_files_load_or_refuse_typed(tmp_path, monkeypatch, isolated):
@@ -131,12 +127,11 @@ def test_the_corpus_lists_every_file():
 @pytest.mark.parametrize("name, expected", corpus_cases(), ids=[n for n, _ in corpus_cases()])
 def test_corpus_inputs_stay_refused(name, expected, isolated):
     """Each input that once made libhdf5 hang or the reader misbehave is refused, typed, and
-    quickly (through the isolated reader, so that a regression cannot hang the suite)."""
-    started = time.perf_counter()
+    not by the time limit (through the isolated reader, so that a regression cannot hang the
+    suite: it would end as a ReadTimeoutError, which no entry expects)."""
     with pytest.raises(QnnTrapsError) as caught:
         read_instance(CORPUS / name, isolate=True)
     assert type(caught.value).__name__ == expected["error"], str(caught.value)
-    assert time.perf_counter() - started < 5
 
 
 def test_the_fuzz_tool_runs(tmp_path):

@@ -8,7 +8,6 @@ parses unpinned bytes in the isolated child process) and in process (`isolate=Fa
 import json
 import os
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -95,11 +94,9 @@ STRUCTURE_ATTACKS = [
     "edit, error, needle", [a[1:] for a in STRUCTURE_ATTACKS], ids=[a[0] for a in STRUCTURE_ATTACKS]
 )
 def test_objects_the_format_does_not_define_are_refused(tmp_path, monkeypatch, edit, error, needle):
-    started = time.perf_counter()
     caught = refused(tmp_path, monkeypatch, edit)
-    assert type(caught) is error
+    assert type(caught) is error  # refused from the object walk: nothing was read or allocated
     assert_useful(caught, needle)
-    assert time.perf_counter() - started < 30  # nothing was decompressed or allocated
 
 
 def test_external_link_does_not_reach_the_side_file(tmp_path, monkeypatch):
@@ -356,10 +353,8 @@ def test_a_spinning_file_is_refused_before_libhdf5_sees_it(tmp_path, monkeypatch
     path.write_bytes(craft.spinning_global_heap(path.read_bytes()))
     craft.pin(folder, {"construction-p2-v1": path})
     monkeypatch.setenv("QNNTRAPS_DATA_DIR", str(folder))
-    started = time.perf_counter()
-    with pytest.raises(ForbiddenObjectError) as caught:
-        qnntraps.load("construction-p2-v1")
-    assert time.perf_counter() - started < 30
+    with pytest.raises(ForbiddenObjectError) as caught:  # not a ReadTimeoutError: refused
+        qnntraps.load("construction-p2-v1")  # from the bytes, before libhdf5 reads the heap
     assert_useful(caught.value, "loop forever")
 
 
@@ -387,10 +382,8 @@ def test_libhdf5_spinning_forever_ends_in_a_timeout(tmp_path, monkeypatch):
     path = craft.base_file(tmp_path / "data", "construction-p2-v1")
     good = path.read_bytes()
     try:
-        started = time.perf_counter()
         with pytest.raises(ReadTimeoutError) as caught:
             reader.read_raw(craft.spinning_global_heap(good), str(path))
-        assert time.perf_counter() - started < 20
         assert_useful(caught.value, "did not finish within 2 s")
         assert reader.read_raw(good, str(path)).attrs["/id"].value == "construction-p2-v1"
     finally:
@@ -588,48 +581,12 @@ def test_writer_output_still_reads_and_a_writer_edit_is_caught(tmp_path):
     assert read_instance(path).id == BASE
 
 
-def test_a_file_at_every_limit_is_read_in_seconds(tmp_path):
+def test_a_file_at_every_limit_is_read(tmp_path):
     """n = p = 64, m = 4096 samples, a ladder of 2^20 rungs (17 MB): the reader's worst case
-    within its limits stays fast, isolated or not (here the certificate is even right:
-    L >= 0 and L(0) = 0)."""
-    from qnntraps.hdf5_reader import LIMITS
-    from qnntraps.instance import (
-        Ansatz,
-        Certificate,
-        Dataset,
-        Instance,
-        PauliMixtureStates,
-        ProductObservable,
-        Provenance,
-    )
-    from qnntraps.store import write_instance
-
-    n = p = LIMITS.max_parameters
-    m = LIMITS.max_samples
-    rungs = LIMITS.max_ladder
-    codes = np.random.default_rng(1).integers(0, 3, size=(m, n)).astype(np.int8)
-    codes[:, 0] = 1
-    instance = Instance(
-        f"construction-p{p}-v1",
-        Ansatz(n, p, np.diag(np.full(p, 3)).astype(np.int8), np.arange(p), np.zeros(p)),
-        ProductObservable(np.tile([1.0, 0.0, 1.0, 0.0], (n, 1))),
-        Dataset(PauliMixtureStates(codes, np.full(m, 0.5)), np.ones(m)),
-        Certificate(
-            "analytic",
-            0.0,
-            np.zeros(p),
-            1e-7,
-            "test",
-            "test",
-            num_local_minima=2**62,
-            ladder_values=np.arange(rungs) * 1e-6,
-            ladder_counts=np.full(rungs, 2**62 // rungs),
-        ),
-        Provenance("construction", 1, 5, (("p", p),)),
-    )
-    path = tmp_path / "big.h5"
-    write_instance(instance, path)
+    within its limits is read, isolated or not (here the certificate is even right: L >= 0 and
+    L(0) = 0). How long it takes is a benchmark (tests/benchmarks, docs/performance.md)."""
+    path = craft.file_at_every_limit(tmp_path / "big.h5")
     for isolate in (False, True):
-        started = time.perf_counter()
-        assert read_instance(path, isolate=isolate).num_samples == m
-        assert time.perf_counter() - started < 20
+        instance = read_instance(path, isolate=isolate)
+        assert instance.num_samples == 4096 and instance.num_parameters == 64
+        assert instance.certificate.ladder_values.size == 2**20

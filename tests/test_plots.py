@@ -154,3 +154,43 @@ def test_figures_are_readable_by_everyone(tmp_path):
 
     plot_gap_ecdf({"a": [0.0, 1.0]}, tmp_path / "p.png")
     assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644
+
+
+def test_hit_rate_figure_draws_the_rates_bounds_and_references():
+    from qnntraps.harness.metrics import hit_rate_interval
+    from qnntraps.harness.plots import hit_rate_figure
+
+    series = {"adam": [(4, 20, 200), (2, 100, 200), (6, 0, 200)]}
+    references = {"2^-p": lambda p: 2.0**-p, "q^p": lambda p: 0.55**p}
+    ax = hit_rate_figure(series, "t", references).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    # the hits: markers at hits/n with the 95% interval as error bars (one series: no dodge)
+    (markers,) = [c.lines[0] for c in ax.containers]  # the errorbar's data line
+    assert list(markers.get_xdata()) == [2.0, 4.0]
+    assert list(markers.get_ydata()) == [0.5, 0.1]
+    (caps,) = [c for c in ax.collections if len(c.get_segments()) == 2]
+    for segment, (hits, n) in zip(caps.get_segments(), [(100, 200), (20, 200)], strict=True):
+        interval = hit_rate_interval(hits, n)
+        assert np.allclose(segment[:, 1], [interval.low, interval.high])
+    # 0 hits: a hollow down triangle at the 95% upper bound
+    (triangle,) = [ln for ln in ax.get_lines() if ln.get_marker() == "v" and len(ln.get_xdata())]
+    assert list(triangle.get_xdata()) == [6.0]
+    assert triangle.get_ydata()[0] == hit_rate_interval(0, 200).high
+    assert triangle.get_markerfacecolor() == "none"
+    # the reference curves, over the measured range of p, and the legend entries
+    for label, curve in references.items():
+        x, y = lines[label].get_xdata(), lines[label].get_ydata()
+        assert x[0] == 2 and x[-1] == 6 and np.allclose(y, curve(x))
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert set(legend) == {"adam", "2^-p", "q^p", "0 hits: 95% upper bound"}
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] <= 0.55**6 / 2
+    assert ax.get_title() == "t"
+
+
+def test_hit_rate_figure_defaults_to_the_random_vertex_line():
+    from qnntraps.harness.plots import hit_rate_figure
+
+    ax = hit_rate_figure({"a": [(2, 1, 4), (8, 1, 4)]}).axes[0]
+    (reference,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert reference.get_label().startswith("$2^{-p}$")
+    assert np.allclose(reference.get_ydata(), 2.0 ** -reference.get_xdata())

@@ -28,19 +28,15 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 import qnntraps
-from qnntraps.atomic import atomic_path
 from qnntraps.certificates.reference_rates import in_gradient_flow_basin
-from qnntraps.harness.metrics import hit_rate_interval
-from qnntraps.harness.plots import plot_loss_histograms
+from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_loss_histograms
 from qnntraps.harness.report import find_runs
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
@@ -52,7 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent
 OPTIMIZERS = ("adam", "rmsprop", "lbfgs")
 FAMILIES = {"construction": range(2, 17, 2), "construction-coupled": range(4, 17, 2)}
 HISTOGRAM_P = 8
-REFERENCE_STYLES = (("--", "0.45"), ("-.", "black"))
 
 
 @dataclass(frozen=True)
@@ -220,99 +215,19 @@ def plot_family(family: str, rows: Sequence[Row], out: Path, restarts: int) -> P
     series: dict[str, list[tuple[int, int, int]]] = {}
     for row in rows:
         series.setdefault(row.optimizer, []).append((row.p, row.metrics["hits"], row.metrics["n"]))
-    references: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        r"$2^{-p}$ (random vertex)": lambda p: 2.0**-p
-    }
+    references: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(RANDOM_VERTEX)
     flow = {row.p: row.gradient_flow for row in rows if row.gradient_flow is not None}
     if flow:
         # q is the same on every shipped `construction` file; read it back from one of them.
         p0 = min(flow)
         q = flow[p0] ** (1.0 / p0)
         references[rf"$q^p$ (gradient flow, q = {q:.4f})"] = lambda p: q**p
-    return plot_hit_rates(
+    return plot_hit_rate_vs_p(
         series,
-        references,
         out / f"hit_rate_vs_p_{family}.png",
         f"{family}: hit rate vs p ({restarts} restarts)",
+        references,
     )
-
-
-def plot_hit_rates(
-    series: Mapping[str, Sequence[tuple[int, int, int]]],
-    references: Mapping[str, Callable[[np.ndarray], np.ndarray]],
-    path: Path,
-    title: str,
-) -> Path:
-    """Hit rate against p on a log axis with 95% intervals, and reference curves.
-
-    A point with 0 hits is drawn as a hollow down-triangle at its 95% upper bound; series are
-    spread slightly along p so that identical rates stay visible (as in qnntraps.harness.plots).
-    """
-    figure = Figure(figsize=(6.4, 4.8))
-    ax = figure.add_subplot()
-    all_p: list[int] = []
-    lows: list[float] = []
-    any_zero = False
-    for index, (name, points) in enumerate(series.items()):
-        color = f"C{index}"
-        rows = sorted(points)
-        dodge = 0.12 * (index - (len(series) - 1) / 2)
-        p = np.array([r[0] for r in rows], dtype=np.float64) + dodge
-        intervals = [hit_rate_interval(hits, n) for _, hits, n in rows]
-        rate = np.array([iv.rate for iv in intervals])
-        low = np.array([iv.low for iv in intervals])
-        high = np.array([iv.high for iv in intervals])
-        all_p.extend(r[0] for r in rows)
-        zero = rate == 0
-        any_zero = any_zero or bool(zero.any())
-        ax.plot(p, np.where(zero, high, rate), color=color, alpha=0.35, linewidth=1)
-        ax.errorbar(
-            p[~zero],
-            rate[~zero],
-            yerr=np.vstack([rate[~zero] - low[~zero], high[~zero] - rate[~zero]]),
-            fmt="o",
-            color=color,
-            capsize=3,
-            markersize=5,
-            label=name,
-        )
-        ax.plot(
-            p[zero],
-            high[zero],
-            linestyle="none",
-            marker="v",
-            markersize=8,
-            markerfacecolor="none",
-            markeredgecolor=color,
-        )
-        lows.extend(low[low > 0])
-    grid = np.linspace(min(all_p), max(all_p), 200)
-    for (label, curve), (style, shade) in zip(references.items(), REFERENCE_STYLES, strict=False):
-        values = curve(grid)
-        ax.plot(grid, values, linestyle=style, color=shade, linewidth=1.2, label=label)
-        lows.append(float(values.min()))
-    if any_zero:
-        ax.plot(
-            [],
-            [],
-            linestyle="none",
-            marker="v",
-            markerfacecolor="none",
-            markeredgecolor="0.3",
-            label="0 hits: 95% upper bound",
-        )
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=min(lows) / 2, top=1.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("p (number of parameters)")
-    ax.set_ylabel("hit rate (hits / N), 95% interval")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    ax.set_title(title)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    return path
 
 
 def plot_histograms(out: Path) -> None:

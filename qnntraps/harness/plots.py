@@ -14,7 +14,7 @@ old file and no temporary; file-system refusals raise :class:`qnntraps.atomic.Wr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import index as index_of
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from qnntraps.harness.metrics import ecdf, hit_rate_interval
 
 __all__ = [
     "DEFAULT_GAP_FLOOR",
+    "RANDOM_VERTEX",
+    "hit_rate_figure",
     "plot_gap_ecdf",
     "plot_hit_rate_vs_p",
     "plot_loss_histograms",
@@ -63,21 +65,23 @@ def _save_atomic(figure: Figure, path) -> Path:
 
 
 # --- Fig. 4: hit rate vs p ------------------------------------------------------------------------
-def plot_hit_rate_vs_p(
-    series: Mapping[str, Sequence[tuple[int, int, int]]],
-    path,
-    title: str | None = None,
-) -> Path:
-    """Hit rate against the number of parameters p, log y axis, one line per series.
+#: The reference every hit-rate figure shows unless told otherwise: the fraction of the 2^p
+#: vertex minima of a construction instance that is global.
+RANDOM_VERTEX = {r"$2^{-p}$ (random vertex)": lambda p: 2.0**-p}
+_REFERENCE_STYLES = (("--", "0.4"), ("-.", "black"), (":", "0.2"))
 
-    ``series`` maps a name (an optimizer, say) to ``(p, hits, n)`` triples. Error bars are the 95%
-    intervals of :func:`~qnntraps.harness.metrics.hit_rate_interval` (Wilson, or Clopper-Pearson at
-    0 or n hits). A point with 0 hits cannot sit on a log axis: it is drawn as a hollow down
-    triangle at its 95% upper bound. A dashed line shows the reference 2^-p. Series are drawn
-    slightly apart along p so that identical rates stay visible.
-    """
+
+def hit_rate_figure(
+    series: Mapping[str, Sequence[tuple[int, int, int]]],
+    title: str | None = None,
+    references: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+) -> Figure:
+    """The figure of :func:`plot_hit_rate_vs_p`, not written anywhere (tests read what it draws)."""
     if not series:
         raise ValueError("plot_hit_rate_vs_p needs at least one series")
+    references = RANDOM_VERTEX if references is None else references
+    if len(references) > len(_REFERENCE_STYLES):
+        raise ValueError(f"at most {len(_REFERENCE_STYLES)} reference curves")
     figure = Figure(figsize=(6.4, 4.8))
     ax = figure.add_subplot()
     colors = _colors()
@@ -130,7 +134,10 @@ def plot_hit_rate_vs_p(
     if not all_p:
         raise ValueError("plot_hit_rate_vs_p needs at least one (p, hits, n) point")
     p_grid = np.linspace(min(all_p), max(all_p), 200)
-    ax.plot(p_grid, 2.0**-p_grid, linestyle="--", color="0.4", linewidth=1, label=r"$2^{-p}$")
+    for (label, curve), (style, shade) in zip(references.items(), _REFERENCE_STYLES, strict=False):
+        values = np.asarray(curve(p_grid), dtype=np.float64)
+        ax.plot(p_grid, values, linestyle=style, color=shade, linewidth=1.2, label=label)
+        positive.append(float(values[values > 0].min()))
     if any_zero:
         ax.plot(
             [],
@@ -142,8 +149,7 @@ def plot_hit_rate_vs_p(
             label="0 hits: 95% upper bound",
         )
     ax.set_yscale("log")
-    floor = min(min(positive), float(2.0 ** -max(all_p)))
-    ax.set_ylim(bottom=floor / 2, top=1.5)
+    ax.set_ylim(bottom=min(positive) / 2, top=1.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("p (number of parameters)")
     ax.set_ylabel("hit rate (hits / N), 95% interval")
@@ -152,7 +158,25 @@ def plot_hit_rate_vs_p(
     if title:
         ax.set_title(title)
     figure.tight_layout()
-    return _save_atomic(figure, path)
+    return figure
+
+
+def plot_hit_rate_vs_p(
+    series: Mapping[str, Sequence[tuple[int, int, int]]],
+    path,
+    title: str | None = None,
+    references: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+) -> Path:
+    """Hit rate against the number of parameters p, log y axis, one line per series.
+
+    ``series`` maps a name (an optimizer, say) to ``(p, hits, n)`` triples. Error bars are the 95%
+    intervals of :func:`~qnntraps.harness.metrics.hit_rate_interval` (Wilson, or Clopper-Pearson at
+    0 or n hits). A point with 0 hits cannot sit on a log axis: it is drawn as a hollow down
+    triangle at its 95% upper bound. ``references`` maps labels to curves r(p) drawn as lines
+    (default: the dashed 2^-p of :data:`RANDOM_VERTEX`; at most three). Series are drawn slightly
+    apart along p so that identical rates stay visible.
+    """
+    return _save_atomic(hit_rate_figure(series, title, references), path)
 
 
 def _bins(values: np.ndarray) -> int:

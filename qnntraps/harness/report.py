@@ -81,7 +81,16 @@ def find_runs(folder: Path) -> list[RunView]:
         raise results.RunFolderError(
             f"no run under {folder} (no {results.CONFIG} of a qnntraps run found)"
         )
-    return [read_run(run) for run in runs]
+    return sorted((read_run(run) for run in runs), key=_order)
+
+
+def _order(view: RunView) -> tuple:
+    """Instances by family, then p (p4 before p10), then variant; then optimizer and folder."""
+    config = view.config
+    instance = config["instance"]
+    p = config.get("num_parameters")
+    family = instance.split("-p", 1)[0]
+    return (family, p if isinstance(p, int) else 0, instance, config["optimizer"], str(view.folder))
 
 
 def _is_run(path: Path) -> bool:

@@ -2,9 +2,11 @@
 
     .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only
 
-Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors,
-and one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget), in the
-harness's process and sealed (tools/sealed_overhead.py measures the two side by side).
+Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors;
+one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget), in the
+harness's process and sealed (tools/sealed_overhead.py measures the two side by side); loading
+every shipped instance; and reading a file at every limit of the reader, in this process and
+through the isolated reader. docs/performance.md quotes them.
 """
 
 from pathlib import Path
@@ -16,7 +18,10 @@ import torch
 import qnntraps
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
+from qnntraps.registry import read_registry
 from qnntraps.simulators import torch_product
+from qnntraps.store import read_instance
+from tests import hdf5_craft
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 VECTORS = 5000
@@ -61,3 +66,17 @@ def test_adam_5000_restarts_p16(benchmark, tmp_path_factory, track, execution):
     summary = benchmark.pedantic(one_run, rounds=1, iterations=1)
     benchmark.extra_info["hits"] = summary["metrics"]["hits"]
     benchmark.extra_info["mean_grad_evals"] = summary["metrics"]["grad_evals"]["mean"]
+
+
+def test_load_every_shipped_instance(benchmark):
+    """sha256 check, isolated read, value checks and certificate re-check of all files."""
+    ids = [entry.id for entry in read_registry()]
+    benchmark.pedantic(lambda: [qnntraps.load(i) for i in ids], rounds=5, iterations=1)
+    benchmark.extra_info["files"] = len(ids)
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_read_a_file_at_every_limit(benchmark, tmp_path, isolate):
+    path = hdf5_craft.file_at_every_limit(tmp_path / "big.h5")
+    instance = benchmark.pedantic(read_instance, (path,), {"isolate": isolate}, rounds=3)
+    assert instance.num_samples == 4096
