@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -269,7 +270,34 @@ def run_command(
     The hardware track estimates losses from shots on the device of --hardware-config and
     needs a shot budget (--budget shots=N); it is scored by the exact loss all the same.
     """
-    from qnntraps.harness.runner import RunSettings, run
+    with contextlib.ExitStack() as stack:
+        early = None
+        if sealed is not False and (sealed or ":" in optimizer_name):
+            # a plug-in runs sealed: start the zygote's interpreter now, so that its imports
+            # overlap ours (torch, the instance) instead of following them
+            from qnntraps.sealed.zygote import Zygote
+
+            early = stack.enter_context(Zygote())
+        settings = _run_settings(
+            optimizer_name, kind, params, params_file, restarts, track, hardware_config,
+            budget_text, chunk, sealed, worker_timeout,
+        )  # fmt: skip
+        ids = _run_ids(instance_ids, family, variant, max_p)
+        executor = None
+        if settings.execution_mode() == "sealed":
+            from qnntraps.sealed.serve import SealedExecutor
+
+            executor = stack.enter_context(SealedExecutor(settings.worker_timeout, early))
+        for instance_id in ids:
+            _run_one(instance_id, settings, optimizer_name, out, executor)
+
+
+def _run_settings(
+    optimizer_name, kind, params, params_file, restarts, track, hardware_config, budget_text,
+    chunk, sealed, worker_timeout,
+):  # fmt: skip
+    """The run's settings from the command line, every count checked (nothing written yet)."""
+    from qnntraps.harness.runner import RunSettings, check_counts
     from qnntraps.optimizers.catalogue import parse_hyperparameters
     from qnntraps.oracles.budget import parse_budget
 
@@ -278,7 +306,6 @@ def run_command(
         from qnntraps.hardware.config import load_hardware_config
 
         hardware = load_hardware_config(hardware_config)
-    ids = _run_ids(instance_ids, family, variant, max_p)
     overrides = parse_hyperparameters(params, params_file)
     budget = parse_budget(budget_text) if budget_text else None
     execution = None if sealed is None else ("sealed" if sealed else "in-process")
@@ -294,24 +321,30 @@ def run_command(
         execution=execution,
         worker_timeout=worker_timeout,
     )
-    for instance_id in ids:
-        instance = load(instance_id)
-        started = time.perf_counter()
-        with _LazyProgress(restarts, f"{instance_id} · {optimizer_name}") as progress:
-            summary = run(instance, settings, out / instance_id, progress)
-        m = summary["metrics"]
-        interval = m["hit_rate_interval"]
-        flagged = summary.get("flagged") or {}
-        note = (
-            "; flagged: " + ", ".join(f"{flag} {count}" for flag, count in sorted(flagged.items()))
-            if flagged
-            else ""
-        )
-        click.echo(
-            f"{instance_id}: {m['hits']}/{m['n']} hits, rate {m['hit_rate']:.4f} "
-            f"[{interval['low']:.4f}, {interval['high']:.4f}] "
-            f"({time.perf_counter() - started:.1f} s){note}"
-        )
+    check_counts(settings)
+    return settings
+
+
+def _run_one(instance_id, settings, optimizer_name, out, executor) -> None:
+    from qnntraps.harness.runner import run
+
+    instance = load(instance_id)
+    started = time.perf_counter()
+    with _LazyProgress(settings.restarts, f"{instance_id} · {optimizer_name}") as progress:
+        summary = run(instance, settings, out / instance_id, progress, executor)
+    m = summary["metrics"]
+    interval = m["hit_rate_interval"]
+    flagged = summary.get("flagged") or {}
+    note = (
+        "; flagged: " + ", ".join(f"{flag} {count}" for flag, count in sorted(flagged.items()))
+        if flagged
+        else ""
+    )
+    click.echo(
+        f"{instance_id}: {m['hits']}/{m['n']} hits, rate {m['hit_rate']:.4f} "
+        f"[{interval['low']:.4f}, {interval['high']:.4f}] "
+        f"({time.perf_counter() - started:.1f} s){note}"
+    )
 
 
 class _LazyProgress:

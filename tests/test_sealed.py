@@ -194,3 +194,37 @@ def test_config_records_the_plug_ins_code_identity(tmp_path, monkeypatch, load):
     assert config["budget"] == {"loss_evals": 4000, "grad_evals": 2000, "wall_seconds": None}
     module.write_text(module.read_text() + "# changed\n")
     assert code_identity("my_optimizer:minimize", False).sha256 != expected
+
+
+def test_one_zygote_serves_several_runs_with_the_same_records(load, tmp_path):
+    """`run(..., executor=)` (what `qnntraps run --family` does): each run still gets fresh
+    workers, and its records equal those of a run with a zygote of its own."""
+    from qnntraps.sealed.serve import SealedExecutor
+
+    settings = RunSettings("tests.user_optimizers:random_search", {}, Budget(loss_evals=40), 6)
+    ids = ["construction-p2-v1", "construction-p4-v1"]
+    with SealedExecutor() as executor:
+        for instance_id in ids:
+            run(load(instance_id), settings, tmp_path / "shared" / instance_id, executor=executor)
+    for instance_id in ids:
+        run(load(instance_id), settings, tmp_path / "own" / instance_id)
+        shared = _records(tmp_path / "shared" / instance_id)
+        own = _records(tmp_path / "own" / instance_id)
+        for a, b in zip(shared, own, strict=True):
+            a.pop("wall_seconds"), b.pop("wall_seconds")
+            assert a == b and a["loss_evals"] <= 40
+
+
+def test_a_family_run_from_the_command_line_is_sealed(monkeypatch, capsys, tmp_path):
+    from tests.test_cli import run_cli
+
+    code, out, err = run_cli(
+        monkeypatch, capsys, "run", "--family", "construction", "--max-p", "4",
+        "--optimizer", "tests.user_optimizers:random_search", "--budget", "loss=40",
+        "--restarts", "3", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    for instance_id in ("construction-p2-v1", "construction-p4-v1"):
+        assert f"{instance_id}: " in out
+        config = json.loads((tmp_path / instance_id / "config.json").read_text())
+        assert config["execution"] == "sealed" and len(_records(tmp_path / instance_id)) == 3

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 import qnntraps
+from qnntraps.atomic import write_json_atomic, write_text_atomic
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
@@ -192,10 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             figures["agreement"] = agreement(args.agree, Path(scratch) / "agreement")
             print(json.dumps(figures["agreement"]), flush=True)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+    write_json_atomic(args.out / "gpu_figures.json", figures, sort_keys=False)
     table = markdown(figures)
-    (args.out / "gpu_figures.md").write_text(table)
+    write_text_atomic(args.out / "gpu_figures.md", table)
     print(table)
     return 0
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import qnntraps
+from qnntraps.atomic import write_bytes_atomic, write_text_atomic
 from qnntraps.certificates.reference_rates import in_gradient_flow_basin
 from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_loss_histograms
 from qnntraps.harness.report import find_runs
@@ -88,14 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     plot_histograms(args.out)
     elapsed = time.perf_counter() - began
     table = markdown_table(rows, args.restarts, elapsed, machine_note(loads))
-    (args.out / "table.md").write_text(table)
+    write_text_atomic(args.out / "table.md", table)
     print(table)
     if args.docs:
         figures = args.docs / "figures"
-        figures.mkdir(parents=True, exist_ok=True)
         for png in sorted(args.out.glob("*.png")):
-            shutil.copy(png, figures / png.name)
-        (figures / "paper_table.md").write_text(table)
+            write_bytes_atomic(figures / png.name, png.read_bytes())
+        write_text_atomic(figures / "paper_table.md", table)
     print(f"total {elapsed:.0f} s")
     return 0
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qnntraps.atomic import atomic_path, ensure_folder, write_json_atomic, write_text_atomic
 from qnntraps.export.circuits import (
     ANGLE_SCALE,
     ExportError,
@@ -65,14 +66,14 @@ def _write_qiskit(plan: ExportPlan, directory: Path, qasm: bool) -> tuple[list[s
     names = [p.name for p in parameters]
     if qasm:
         states = _state_names(len(preparations), "qasm")
-        (directory / "ansatz.qasm").write_text(qasm3.dumps(ansatz), encoding="utf-8")
+        write_text_atomic(directory / "ansatz.qasm", qasm3.dumps(ansatz))
         for name, circuit in zip(states, preparations, strict=True):
-            (directory / name).write_text(qasm3.dumps(circuit), encoding="utf-8")
+            write_text_atomic(directory / name, qasm3.dumps(circuit))
         files = {"ansatz": "ansatz.qasm", "states": states}
     else:
-        with open(directory / "ansatz.qpy", "wb") as handle:
+        with atomic_path(directory / "ansatz.qpy") as temporary, open(temporary, "wb") as handle:
             qpy.dump(ansatz, handle)
-        with open(directory / "states.qpy", "wb") as handle:
+        with atomic_path(directory / "states.qpy") as temporary, open(temporary, "wb") as handle:
             qpy.dump(list(preparations), handle)
         files = {"ansatz": "ansatz.qpy", "states": "states.qpy"}
     return names, {"files": files, "sdk": {"qiskit": qiskit.__version__}}
@@ -86,9 +87,11 @@ def _write_cirq(plan: ExportPlan, directory: Path) -> tuple[list[str], dict]:
 
     qubits = cirq.LineQubit.range(plan.num_qubits)
     symbols = [sympy.Symbol(f"{SYMBOL_PREFIX}{j}") for j in range(plan.num_parameters)]
-    cirq.to_json(build_circuit(plan.ansatz, qubits, symbols), directory / "ansatz.json")
+    with atomic_path(directory / "ansatz.json") as temporary:
+        cirq.to_json(build_circuit(plan.ansatz, qubits, symbols), temporary)
     preparations = [build_circuit(g, qubits, symbols) for g in plan.preparations]
-    cirq.to_json(preparations, directory / "states.json")
+    with atomic_path(directory / "states.json") as temporary:
+        cirq.to_json(preparations, temporary)
     files = {"ansatz": "ansatz.json", "states": "states.json"}
     return [s.name for s in symbols], {"files": files, "sdk": {"cirq": cirq.__version__}}
 
@@ -201,14 +204,14 @@ def write_export(instance: Instance, to: str, directory: str | Path) -> tuple[Pa
     require_sdk(_EXTRA[to])
     plan = build_plan(instance)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_folder(directory)
     if to == "cirq":
         names, extra = _write_cirq(plan, directory)
     else:
         names, extra = _write_qiskit(plan, directory, qasm=to == "qasm3")
     mapping = _mapping(instance, plan, to, names, extra)
     path = directory / MAPPING_NAME
-    path.write_text(json.dumps(mapping, indent=1) + "\n", encoding="utf-8")
+    write_json_atomic(path, mapping, sort_keys=False)
     states = extra["files"]["states"]
     written = [extra["files"]["ansatz"], *(states if isinstance(states, list) else [states])]
     return (path, *(directory / name for name in written))

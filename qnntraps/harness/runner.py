@@ -271,16 +271,26 @@ def run(
     settings: RunSettings,
     out: Path,
     progress: Callable[[int, int], None] | None = None,
+    executor: SealedExecutor | None = None,
 ) -> dict:
     """Run (or resume) and return the summary; writes config, records and summary under out.
 
     Nothing is written unless every check passes (module docstring); the folder is locked for
-    the whole run, so a second run on it is refused with a clear error.
+    the whole run, so a second run on it is refused with a clear error. A sealed run uses
+    `executor` when given (one zygote serving several runs: `qnntraps run --family` starts it
+    before loading the first instance) and its own, started and stopped here, otherwise; every
+    chunk gets a freshly forked worker either way.
     """
     out = Path(out)
     check_counts(settings)
     sealed = settings.execution_mode() == "sealed"
-    with SealedExecutor(settings.worker_timeout) if sealed else contextlib.nullcontext() as pool:
+    if not sealed:
+        own = contextlib.nullcontext(None)
+    elif executor is not None:
+        own = contextlib.nullcontext(executor)
+    else:
+        own = SealedExecutor(settings.worker_timeout)
+    with own as pool:
         plan = _prepare(instance, settings, pool)
         results.check_run(out, plan.config)
         with results.RunLock(out):

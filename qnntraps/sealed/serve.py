@@ -57,14 +57,18 @@ class Probe:
 class SealedExecutor:
     """One run's sealed workers: a zygote, started on entry and stopped on exit."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, zygote: Zygote | None = None):
+        """`zygote`: one already started (its interpreter imports while the caller works; the
+        command line starts one before importing torch itself). The executor closes it."""
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"the worker timeout must be positive seconds, not {timeout!r}")
         self.timeout = timeout
         self._zygote: Zygote | None = None
+        self._started = zygote
 
     def __enter__(self) -> SealedExecutor:
-        self._zygote = Zygote()
+        self._zygote = self._started if self._started is not None else Zygote()
+        self._started = None
         return self
 
     def __exit__(self, *exc) -> None:

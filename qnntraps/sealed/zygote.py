@@ -206,6 +206,8 @@ class Zygote:
             self._control.settimeout(CONTROL_TIMEOUT)
 
     def close(self) -> None:
+        if not self._ready and self.process.poll() is None:
+            self.process.kill()  # still importing (a refused command): it holds nothing yet
         with contextlib.suppress(OSError):
             self._control.sendall(b'{"op": "exit"}')
         self._control.close()
