@@ -5,6 +5,8 @@ instance = qnntraps.load("construction-p8-v1")
 instance.loss(theta)              # exact mean square loss
 instance.certificate.global_min_value
 qnntraps.reference_rates(instance)  # 2^-p and, on `construction`, gradient flow's q^p
+result = qnntraps.bench("adam", "quick-v1", "runs/quick-v1/adam")   # a suite, sealed, scored
+result.score.value, result.table()
 """
 
 from qnntraps.certificates.reference_rates import (
@@ -17,14 +19,36 @@ from qnntraps.instance import Certificate, Instance
 from qnntraps.registry import RegistryEntry, list_instances, load
 
 __all__ = [
+    "BenchResult",
     "Certificate",
     "Instance",
     "NoClosedFormError",
     "QnnTrapsError",
     "ReferenceRates",
     "RegistryEntry",
+    "Suite",
+    "bench",
     "list_instances",
     "load",
+    "load_suite",
     "reference_rates",
+    "suite_ids",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "bench": "qnntraps.suites.bench",
+    "BenchResult": "qnntraps.suites.bench",
+    "Suite": "qnntraps.suites.definitions",
+    "load_suite": "qnntraps.suites.definitions",
+    "suite_ids": "qnntraps.suites.definitions",
+}
+
+
+def __getattr__(name: str):
+    """The suite API, imported on first use: it needs torch, which `import qnntraps` does not."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qnntraps' has no attribute {name!r}")

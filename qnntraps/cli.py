@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,10 +35,17 @@ def cli() -> None:
 @click.option("--family", help="only this family, e.g. construction-coupled")
 @click.option("--p", "p", type=int, help="only this number of parameters")
 @click.option("--tag", help="only instances with this tag, e.g. label-noise")
+@click.option("--suites", is_flag=True, help="list the suites instead of the instances")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def list_command(family: str | None, p: int | None, tag: str | None, as_json: bool) -> None:
-    """List the instances in the registry."""
+def list_command(
+    family: str | None, p: int | None, tag: str | None, suites: bool, as_json: bool
+) -> None:
+    """List the instances (with certificate kind, L* and hit tolerance) or the suites."""
+    if suites:
+        _list_suites(as_json)
+        return
     entries = list_instances(family=family, p=p, tag=tag)
+    certificates = [load(e.id).certificate for e in entries]
     if as_json:
         rows = [
             {
@@ -46,20 +54,98 @@ def list_command(family: str | None, p: int | None, tag: str | None, as_json: bo
                 "p": e.p,
                 "variant": e.variant,
                 "tags": list(e.tags),
+                "certificate_kind": c.kind,
+                "global_min_value": c.global_min_value,
+                "hit_tolerance": c.hit_tolerance,
                 "sha256": e.sha256,
                 "format_version": e.format_version,
             }
-            for e in entries
+            for e, c in zip(entries, certificates, strict=True)
         ]
         click.echo(json.dumps(rows, indent=1))
         return
     width = max((len(e.id) for e in entries), default=2)
-    click.echo(f"{'ID':<{width}}  {'family':<20}  {'p':>3}  {'variant':<10}  sha256")
-    for e in entries:
+    click.echo(
+        f"{'ID':<{width}}  {'family':<20}  {'p':>3}  {'variant':<10}  {'certificate':<16}  "
+        f"{'L*':>12}  {'tolerance':>9}  sha256"
+    )
+    for e, c in zip(entries, certificates, strict=True):
         click.echo(
-            f"{e.id:<{width}}  {e.family:<20}  {e.p:>3}  {e.variant or '-':<10}  {e.sha256[:12]}"
+            f"{e.id:<{width}}  {e.family:<20}  {e.p:>3}  {e.variant or '-':<10}  {c.kind:<16}  "
+            f"{c.global_min_value:>12.6g}  {c.hit_tolerance:>9.3g}  {e.sha256[:12]}"
         )
     click.echo(f"{len(entries)} instances in {data_dir()}")
+
+
+def _list_suites(as_json: bool) -> None:
+    from qnntraps.suites.definitions import load_suite, suite_ids
+
+    suites = [load_suite(suite_id) for suite_id in suite_ids()]
+    if as_json:
+        rows = [
+            {
+                "id": s.id,
+                "track": s.track,
+                "instances": len(s.entries),
+                "restarts": s.restarts,
+                "ranked": s.ranked,
+                "description": s.description,
+                "sha256": s.sha256,
+            }
+            for s in suites
+        ]
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo(f"{'suite':<14} {'track':<9} {'instances':>9} {'restarts':>10} {'ranked':<7} about")
+    for s in suites:
+        about = s.description if len(s.description) <= 60 else s.description[:59] + "…"
+        click.echo(
+            f"{s.id:<14} {s.track:<9} {len(s.entries):>9} {s.restarts:>10} "
+            f"{'yes' if s.ranked else 'no':<7} {about}"
+        )
+
+
+def _show_suite(suite_id: str, as_json: bool) -> None:
+    from qnntraps.suites.definitions import load_suite
+
+    suite = load_suite(suite_id)
+    entries = [
+        {"instance": e.instance, "restarts": e.restarts, "budget": e.budget.describe()}
+        for e in suite.entries
+    ]
+    if as_json:
+        held = suite.held_out
+        click.echo(
+            json.dumps(
+                {
+                    "id": suite.id,
+                    "track": suite.track,
+                    "description": suite.description,
+                    "sha256": suite.sha256,
+                    "budget_range": list(suite.budget_range),
+                    "held_out": {
+                        "description": held.description,
+                        "families": list(held.families),
+                        "p": list(held.p),
+                        "restarts": held.restarts,
+                    },
+                    "entries": entries,
+                },
+                indent=1,
+            )
+        )
+        return
+    click.echo(f"{'suite':<14} {suite.id}")
+    click.echo(f"{'track':<14} {suite.track}")
+    click.echo(f"{'about':<14} {suite.description}")
+    click.echo(f"{'sha256':<14} {suite.sha256}")
+    low, high = suite.budget_range
+    click.echo(f"{'score':<14} mean area of P(hit within b) over b in [{low:g}, {high:g}]")
+    click.echo(f"{'held out':<14} {suite.held_out.description}")
+    width = max(len(e["instance"]) for e in entries)
+    click.echo(f"{'instance':<{width}}  {'restarts':>8}  budget per restart")
+    for e in entries:
+        click.echo(f"{e['instance']:<{width}}  {e['restarts']:>8}  {e['budget']}")
 
 
 def _array_text(values: np.ndarray, limit: int = 8) -> str:
@@ -68,10 +154,15 @@ def _array_text(values: np.ndarray, limit: int = 8) -> str:
 
 
 @cli.command()
-@click.argument("instance_id")
+@click.argument("instance_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def show(instance_id: str, as_json: bool) -> None:
-    """Show an instance: shape, dataset, certificate, provenance and sha256."""
+    """Show an instance (shape, dataset, certificate, provenance, sha256) or a suite."""
+    from qnntraps.suites.definitions import suite_ids
+
+    if instance_id in suite_ids():
+        _show_suite(instance_id, as_json)
+        return
     entry = find_entry(instance_id)
     instance = load(instance_id)
     cert = instance.certificate
@@ -215,7 +306,7 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
 @click.option(
     "--budget",
     "budget_text",
-    help="per restart: loss=N,grad=N,wall=SECONDS,shots=N (default: the built-in's own, or "
+    help="per restart: loss=N,grad=N,evals=N,wall=SECONDS,shots=N (default: the built-in's own, or "
     "loss=4000,grad=2000 for every plug-in; --track hardware needs shots=N)",
 )
 @click.option(
@@ -381,6 +472,79 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
     if not entries:
         raise click.UsageError(f"no instance of family {family!r} matches (see 'qnntraps list')")
     return [e.id for e in entries]
+
+
+@cli.command("bench")
+@click.argument("optimizer_name", metavar="OPTIMIZER")
+@click.option("--suite", "suite_id", required=True, help="suite ID (qnntraps list --suites)")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="results folder (default: runs/SUITE/OPTIMIZER; resumed if it exists)",
+)
+@click.option("--kind", type=click.Choice(["batched", "torch", "scipy", "ask-tell"]))
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="hyper-parameter")
+@click.option("--params-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--chunk", type=click.IntRange(min=1), help="restarts per worker and per write")
+@click.option(
+    "--worker-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="seconds a sealed worker may stay silent before it counts as hung",
+)
+def bench_command(
+    optimizer_name, suite_id, out, kind, params, params_file, chunk, worker_timeout
+) -> None:
+    """Run an optimizer sealed on every instance of a suite, print the table and the score.
+
+    Every instance is an ordinary run in OUT/<instance ID>/ with the suite's restarts and budget;
+    the same command resumes an interrupted bench. OUT/bench.json holds the results and the
+    score, OUT/hit_rate_vs_p.png and OUT/solve_profiles.png the figures (docs/scoring.md).
+    """
+    from qnntraps.optimizers.catalogue import parse_hyperparameters
+    from qnntraps.suites.bench import bench
+    from qnntraps.suites.definitions import load_suite
+
+    suite = load_suite(suite_id)
+    overrides = parse_hyperparameters(params, params_file)
+    if out is None:
+        out = Path("runs") / suite.id / re.sub(r"[^A-Za-z0-9._-]+", "_", optimizer_name)
+    with _SuiteProgress() as progress:
+        result = bench(
+            optimizer_name,
+            suite,
+            out,
+            hyperparameters=overrides,
+            kind=kind,
+            chunk=chunk,
+            worker_timeout=worker_timeout,
+            progress=progress,
+        )
+    click.echo(result.table())
+    for path in (out / "bench.json", *result.figures):
+        click.echo(f"wrote {path}")
+
+
+class _SuiteProgress:
+    """One progress bar per instance of a suite, each shown once its run has passed its checks."""
+
+    def __init__(self):
+        self.instance, self.bar = None, None
+
+    def __call__(self, instance: str, done: int, total: int) -> None:
+        if instance != self.instance:
+            self.__exit__(None, None, None)
+            self.instance, self.bar = instance, _LazyProgress(total, instance)
+        self.bar(done, total)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+            self.bar = None
 
 
 @cli.command("report")

@@ -73,6 +73,46 @@ def test_budget_parsing_and_errors():
             parse_budget(bad)
 
 
+def test_an_equivalent_evaluation_budget_counts_a_gradient_as_2p(load):
+    assert parse_budget("evals=4e3") == Budget(evals=4000)
+    assert Budget(grad_evals=5).as_dict() == {
+        "loss_evals": None,
+        "grad_evals": 5,
+        "wall_seconds": None,
+    }  # fmt: skip  (config.json files written before evals= existed keep their form)
+    for bad in ("evals=-1", "evals=1e13", "evals=2.5"):
+        with pytest.raises(BudgetSpecError):
+            parse_budget(bad)
+    instance = load("construction-coupled-p4-v1")  # p = 4: a gradient costs 8
+    oracle = Oracle(torch_product.to_torch(instance.product_form), 2, Budget(evals=19))
+    theta = torch.as_tensor(start_points("1" * 64, range(2), 4))
+    oracle.loss_and_grad(theta, torch.tensor([0, 1]))
+    oracle.loss_and_grad(theta[:1], torch.tensor([0]))  # row 0 has spent 16 of 19
+    assert oracle.can_evaluate_grad().tolist() == [False, True]
+    assert oracle.can_evaluate_loss().tolist() == [True, True]
+    with pytest.raises(BudgetExceededError):
+        oracle.loss_and_grad(theta[:1], torch.tensor([0]))
+    oracle.loss(theta[[0, 0, 0]], torch.tensor([0, 0, 0]))  # 16 + 3 = 19
+    assert oracle.can_evaluate_loss().tolist() == [False, True]
+    with pytest.raises(BudgetExceededError):
+        oracle.loss(theta[:1], torch.tensor([0]))
+    assert oracle.loss_evals.tolist() == [3, 0] and oracle.grad_evals.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "name", ["adam", "lbfgs", "spsa", "smo", "cobyla", "tests.user_optimizers:random_search"]
+)
+@pytest.mark.parametrize("execution", ["in-process", "sealed"])
+def test_every_kind_stays_within_an_equivalent_budget(load, tmp_path, name, execution):
+    instance = load("construction-coupled-p4-v1")
+    chosen = dataclasses.replace(settings(name, 4, Budget(evals=90), chunk=4), execution=execution)
+    run(instance, chosen, tmp_path)
+    records = results.read_records(tmp_path / results.RECORDS)
+    for record in records.values():
+        assert 0 < record["equivalent_evals"] <= 90 and record["flags"] == []
+        assert record["equivalent_evals"] == record["loss_evals"] + 8 * record["grad_evals"]
+
+
 def test_oracle_counts_and_refuses_past_the_budget(load):
     instance = load("construction-coupled-p4-v1")
     form = torch_product.to_torch(instance.product_form)

@@ -41,8 +41,5 @@ def test_readme_states_the_two_commands_that_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     test_command = "bash tools/setup.sh && .venv/bin/python -m pytest"
     assert test_command in text and test_command in ci
-    main = (
-        "bash tools/setup.sh && .venv/bin/qnntraps run --family construction-coupled --max-p 12 "
-        "--optimizer adam --restarts 5000 --out runs/quick && .venv/bin/qnntraps report runs/quick"
-    )
+    main = "bash tools/setup.sh && .venv/bin/qnntraps bench adam --suite quick-v1"
     assert main in text.split("## Quick start")[0]

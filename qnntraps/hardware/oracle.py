@@ -61,6 +61,7 @@ def shot_budget(budget: Budget, loss_shots: int, grad_shots: int) -> Budget:
         grad_evals=cap(budget.grad_evals, grad_shots),
         wall_seconds=budget.wall_seconds,
         shots=budget.shots,
+        evals=budget.evals,
     )
 
 

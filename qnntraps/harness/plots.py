@@ -30,6 +30,8 @@ __all__ = [
     "DEFAULT_GAP_FLOOR",
     "RANDOM_VERTEX",
     "hit_rate_figure",
+    "plot_solve_profiles",
+    "solve_profiles_figure",
     "plot_gap_ecdf",
     "plot_hit_rate_vs_p",
     "plot_loss_histograms",
@@ -177,6 +179,51 @@ def plot_hit_rate_vs_p(
     apart along p so that identical rates stay visible.
     """
     return _save_atomic(hit_rate_figure(series, title, references), path)
+
+
+# --- the suite score's curves -----------------------------------------------------------------
+def solve_profiles_figure(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | None = None
+) -> Figure:
+    """The figure of :func:`plot_solve_profiles`, not written anywhere."""
+    if not curves:
+        raise ValueError("plot_solve_profiles needs at least one curve")
+    figure = Figure(figsize=(6.4, 4.8))
+    ax = figure.add_subplot()
+    colors = _colors()
+    styles = ("-", "--", "-.", ":")
+    for index, (name, (budgets, probability)) in enumerate(curves.items()):
+        budgets = _finite_1d(f"budgets of {name!r}", budgets)
+        probability = _finite_1d(f"probabilities of {name!r}", probability)
+        if budgets.shape != probability.shape or np.any(budgets <= 0):
+            raise ValueError(f"curve {name!r}: budgets must be positive and match probabilities")
+        ax.plot(
+            budgets,
+            probability,
+            color=colors[index % len(colors)],
+            linestyle=styles[(index // len(colors)) % len(styles)],
+            linewidth=1.4,
+            label=name,
+        )
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("total budget b (equivalent evaluations, independent restarts)")
+    ax.set_ylabel("P(at least one hit within b)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="x-small", loc="upper left")
+    if title:
+        ax.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_solve_profiles(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path, title: str | None = None
+) -> Path:
+    """P(b) against the total budget b on a log axis, one line per instance: the probability
+    that independent restarts hit at least once within b equivalent evaluations (the suite
+    score is the mean area under these curves; qnntraps.suites.score)."""
+    return _save_atomic(solve_profiles_figure(curves, title), path)
 
 
 def _bins(values: np.ndarray) -> int:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from qnntraps.oracles.budget import remaining_loss_evaluations
 from qnntraps.oracles.protocol import OracleView as Oracle
 
 KINDS = ("batched", "torch", "scipy", "ask-tell")
@@ -297,10 +298,10 @@ def _as_row(x: np.ndarray, oracle: Oracle) -> torch.Tensor:
 
 
 def _remaining_loss_evals(oracle: Oracle, r: int) -> int:
-    limit = oracle.budget.loss_evals
-    if limit is None:
-        return 2**31 - 1
-    return max(0, limit - int(oracle.loss_evals[r]))
+    left = remaining_loss_evaluations(
+        oracle.budget, oracle.dimension, int(oracle.loss_evals[r]), int(oracle.grad_evals[r])
+    )
+    return 2**31 - 1 if left is None else left
 
 
 def _accepts(function, name: str) -> bool:

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from qnntraps.oracles.budget import affordable
+
 NUM_SHIFTS = 5
 SHIFT = math.pi / NUM_SHIFTS  # evaluation points theta_l + k pi/5, k = 0..4
 GRID_POINTS = 24
@@ -263,6 +265,5 @@ class SequentialMinimalOptimizer:
 def _can_pay(oracle, rows: torch.Tensor, evaluations: int) -> torch.Tensor:
     """Mask (CPU) of rows within the wall clock whose loss budget pays `evaluations` more."""
     ok = oracle.can_evaluate_loss(rows).cpu()
-    if oracle.budget.loss_evals is not None:
-        ok &= oracle.loss_evals[rows] + evaluations <= oracle.budget.loss_evals
-    return ok
+    counters = oracle.loss_evals[rows], oracle.grad_evals[rows]
+    return ok & affordable(oracle.budget, oracle.dimension, *counters, loss=evaluations)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from qnntraps.oracles.budget import affordable
+
 BLOCK = 64
 FINAL_EVALUATION = 1  # kept for the harness's evaluation of the last iterate
 
@@ -31,8 +33,12 @@ class SPSA:
     iterations: int | None = None  # None: run until the loss budget is spent
 
     def __call__(self, oracle, x0: torch.Tensor, generators) -> torch.Tensor:
-        if oracle.budget.loss_evals is None and self.iterations is None:
-            raise ValueError("SPSA needs a loss budget (loss=N) or iterations=N")
+        if (
+            oracle.budget.loss_evals is None
+            and oracle.budget.evals is None
+            and (self.iterations is None)
+        ):
+            raise ValueError("SPSA needs a loss budget (loss=N or evals=N) or iterations=N")
         theta = x0.detach().clone()
         restarts, p = theta.shape
         all_rows = torch.arange(restarts)
@@ -59,6 +65,5 @@ class SPSA:
 
 def _can_pay(oracle, rows: torch.Tensor, evaluations: int) -> torch.Tensor:
     ok = oracle.can_evaluate_loss(rows).cpu()
-    if oracle.budget.loss_evals is not None:
-        ok &= oracle.loss_evals[rows] + evaluations <= oracle.budget.loss_evals
-    return ok
+    counters = oracle.loss_evals[rows], oracle.grad_evals[rows]
+    return ok & affordable(oracle.budget, oracle.dimension, *counters, loss=evaluations)

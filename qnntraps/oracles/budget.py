@@ -14,6 +14,7 @@ from qnntraps.errors import QnnTrapsError
 
 MAX_EVALUATIONS = 10**9  # loss or gradient evaluations of one restart
 MAX_SHOTS = 10**15  # measurement shots of one restart
+MAX_EQUIVALENT_EVALUATIONS = 10**12  # loss + 2p * grad of one restart
 MAX_WALL_SECONDS = 10.0**6  # about 11.6 days for one restart
 
 
@@ -23,19 +24,22 @@ class BudgetSpecError(QnnTrapsError, ValueError):
 
 @dataclass(frozen=True)
 class Budget:
-    """Per-restart limits; None means unlimited. At least one of the four must be set.
+    """Per-restart limits; None means unlimited. At least one of the five must be set.
 
     loss_evals counts loss-only evaluations, grad_evals counts loss-and-gradient evaluations
     (one batched call for one restart counts one), wall_seconds limits the wall-clock time of one
     restart (a batch of restarts evaluated together shares one clock; see docs/scoring.md).
     shots counts measurement shots, summed over every circuit a restart runs: only the hardware
-    track spends shots, and it needs this limit (docs/hardware.md).
+    track spends shots, and it needs this limit (docs/hardware.md). evals limits the
+    *equivalent* evaluations, loss_evals + 2p * grad_evals (`equivalent_evaluations`): the one
+    unit in which gradient-based and gradient-free methods get the same budget (suites use it).
     """
 
     loss_evals: int | None = None
     grad_evals: int | None = None
     wall_seconds: float | None = None
     shots: int | None = None
+    evals: int | None = None
 
     def __post_init__(self):
         if (
@@ -43,12 +47,16 @@ class Budget:
             and self.grad_evals is None
             and self.wall_seconds is None
             and self.shots is None
+            and self.evals is None
         ):
-            raise BudgetSpecError("a budget needs at least one of loss=, grad=, wall=, shots=")
+            raise BudgetSpecError(
+                "a budget needs at least one of loss=, grad=, evals=, wall=, shots="
+            )
         for name, limit in (
             ("loss_evals", MAX_EVALUATIONS),
             ("grad_evals", MAX_EVALUATIONS),
             ("shots", MAX_SHOTS),
+            ("evals", MAX_EQUIVALENT_EVALUATIONS),
         ):
             value = getattr(self, name)
             if value is None:
@@ -74,8 +82,9 @@ class Budget:
         """The limits by name; `shots` only when set, so that budgets without shots (every
         exact- and GPU-track run) keep the form their config.json files were written with."""
         values = asdict(self)
-        if values["shots"] is None:
-            del values["shots"]
+        for optional in ("shots", "evals"):
+            if values[optional] is None:
+                del values[optional]
         return values
 
     def describe(self) -> str:
@@ -86,6 +95,7 @@ class Budget:
                 ("grad", self.grad_evals),
                 ("wall", self.wall_seconds),
                 ("shots", self.shots),
+                ("evals", self.evals),
             )
             if value is not None
         ]
@@ -103,15 +113,21 @@ def require_shots(budget: Budget) -> None:
 
 
 def parse_budget(text: str) -> Budget:
-    """Parse 'loss=20000,grad=2000,wall=60,shots=1000000' (any subset, any order)."""
-    fields = {"loss": "loss_evals", "grad": "grad_evals", "wall": "wall_seconds", "shots": "shots"}
+    """Parse 'loss=20000,grad=2000,evals=40000,wall=60,shots=1000000' (any subset, any order)."""
+    fields = {
+        "loss": "loss_evals",
+        "grad": "grad_evals",
+        "evals": "evals",
+        "wall": "wall_seconds",
+        "shots": "shots",
+    }
     values: dict[str, int | float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, raw = item.partition("=")
         if not sep or key.strip() not in fields:
             raise BudgetSpecError(
-                f"cannot read budget item {item!r}: use loss=N, grad=N, wall=SECONDS and/or "
-                "shots=N, separated by commas"
+                f"cannot read budget item {item!r}: use loss=N, grad=N, evals=N, wall=SECONDS "
+                "and/or shots=N, separated by commas"
             )
         name = fields[key.strip()]
         if name in values:
@@ -136,3 +152,33 @@ def _number(key: str, raw: str, integer: bool) -> int | float:
         if value != int(value):
             raise BudgetSpecError(f"budget {key}={raw!r} is not a whole number") from None
         return int(value)
+
+
+def equivalent_evaluations(dimension: int, loss_evals, grad_evals):
+    """loss_evals + 2p * grad_evals: a parameter-shift gradient costs 2p circuit evaluations."""
+    return loss_evals + 2 * dimension * grad_evals
+
+
+def affordable(budget: Budget, dimension: int, loss_evals, grad_evals, loss=0, grad=0):
+    """Mask of rows (counters as tensors or arrays) whose count limits — loss=, grad= and
+    evals= — pay for `loss` more loss evaluations and `grad` more gradient evaluations. The wall
+    clock and shots are the oracle's to check."""
+    ok = loss_evals >= 0
+    if budget.loss_evals is not None:
+        ok = ok & (loss_evals + loss <= budget.loss_evals)
+    if budget.grad_evals is not None:
+        ok = ok & (grad_evals + grad <= budget.grad_evals)
+    if budget.evals is not None:
+        spent = equivalent_evaluations(dimension, loss_evals + loss, grad_evals + grad)
+        ok = ok & (spent <= budget.evals)
+    return ok
+
+
+def remaining_loss_evaluations(budget: Budget, dimension: int, loss_evals: int, grad_evals: int):
+    """How many more loss evaluations the count limits allow one restart (None: unlimited)."""
+    left = []
+    if budget.loss_evals is not None:
+        left.append(budget.loss_evals - loss_evals)
+    if budget.evals is not None:
+        left.append(budget.evals - equivalent_evaluations(dimension, loss_evals, grad_evals))
+    return max(0, min(left)) if left else None

@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from qnntraps.oracles.budget import Budget
+from qnntraps.oracles.budget import Budget, affordable
 from qnntraps.simulators import torch_product
 
 MAX_ERROR_LENGTH = 500  # characters of an optimizer's error message kept in a record
@@ -130,11 +130,12 @@ class Oracle:
         return self._can_evaluate(self._rows(rows), "gradient")
 
     def _can_evaluate(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
-        counter, limit = self._counter(kind)
+        one = {"loss": 1} if kind == "loss" else {"grad": 1}
+        counts = affordable(
+            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], **one
+        )
         ok = self._within_wall(rows) & self._affordable(rows, kind) & ~self.finished[rows]
-        if limit is not None:
-            ok &= counter[rows] < limit
-        return ok.to(self.device)
+        return (ok & counts).to(self.device)
 
     @property
     def stopped_by_wall(self) -> torch.Tensor:
@@ -260,10 +261,8 @@ class Oracle:
         if flag not in flags:
             flags.append(flag)
 
-    def _counter(self, kind: str) -> tuple[torch.Tensor, int | None]:
-        if kind == "loss":
-            return self.loss_evals, self.budget.loss_evals
-        return self.grad_evals, self.budget.grad_evals
+    def _counter(self, kind: str) -> torch.Tensor:
+        return self.loss_evals if kind == "loss" else self.grad_evals
 
     def _rows(self, rows) -> torch.Tensor:
         if rows is None:
@@ -281,11 +280,9 @@ class Oracle:
             late = torch.unique(rows[closed])
             self.late_calls[late] += 1
             raise RowClosedError(f"{late.numel()} restart(s) of this call have already ended")
-        counter, limit = self._counter(kind)
         counts = torch.bincount(rows, minlength=self.restarts)
-        over = torch.zeros(self.restarts, dtype=torch.bool)
-        if limit is not None:
-            over |= counter + counts > limit
+        asked = {"loss": counts} if kind == "loss" else {"grad": counts}
+        over = ~affordable(self.budget, self.dimension, self.loss_evals, self.grad_evals, **asked)
         if self.wall_grace is not None and self.budget.wall_seconds is not None:
             touched = torch.unique(rows)
             late = self.elapsed(touched) > self.budget.wall_seconds + self.wall_grace
@@ -298,7 +295,7 @@ class Oracle:
         except BudgetExceededError:
             self.refused_calls[counts > 0] += 1
             raise
-        counter += counts
+        self._counter(kind).add_(counts)
 
     def _check(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         theta = torch.as_tensor(theta, dtype=torch.float64, device=self.device)

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 import torch
 
-from qnntraps.oracles.budget import Budget
+from qnntraps.oracles.budget import Budget, affordable
 from qnntraps.oracles.oracle import BudgetExceededError, RowClosedError
 from qnntraps.sealed import channel
 
@@ -66,12 +66,11 @@ class OracleProxy:
         if self._ask_harness:
             answer = self._request({"op": "can", "kind": kind}, {"rows": rows.numpy()})
             return torch.from_numpy(answer.array("mask", "|b1", (rows.numel(),)))
-        counter = self.loss_evals if kind == "loss" else self.grad_evals
-        limit = self.budget.loss_evals if kind == "loss" else self.budget.grad_evals
-        ok = ~self.finished[rows]
-        if limit is not None:
-            ok &= counter[rows] < limit
-        return ok
+        one = {"loss": 1} if kind == "loss" else {"grad": 1}
+        counts = affordable(
+            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], **one
+        )
+        return ~self.finished[rows] & counts
 
     # --- evaluation ---------------------------------------------------------------------------
     def loss(self, theta, rows=None) -> torch.Tensor:

@@ -1,0 +1,201 @@
+"""Suites as frozen data, the suite score against closed forms, and `bench` end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from qnntraps.suites import definitions
+from qnntraps.suites.bench import BENCH_FILE, bench
+from qnntraps.suites.definitions import SuiteError, load_suite, parse_suite, suite_ids
+from qnntraps.suites.score import (
+    Outcome,
+    budget_grid,
+    profile_area,
+    solve_probability,
+    suite_score,
+)
+from tests.test_cli import run_cli
+
+
+def suite_document(**changes) -> dict:
+    document = {
+        "format": "qnntraps-suite",
+        "version": 1,
+        "id": "tiny-v1",
+        "track": "exact",
+        "description": "two small instances for the tests",
+        "score": {"budget_range": [10, 1e7]},
+        "held_out": {"description": "none", "families": [], "p": [], "restarts": 0},
+        "entries": [
+            {"instance": "construction-p2-v1", "restarts": 24, "budget": {"evals": 800}},
+            {"instance": "construction-coupled-p4-v1", "restarts": 24, "budget": {"evals": 1600}},
+        ],
+    }
+    return document | changes
+
+
+def as_bytes(document: dict) -> bytes:
+    return json.dumps(document).encode()
+
+
+# --- definitions --------------------------------------------------------------------------------
+def test_every_shipped_suite_matches_its_pin_and_validates():
+    assert "quick-v1" in suite_ids()
+    for suite_id in suite_ids():
+        suite = load_suite(suite_id)
+        data = (definitions.DATA / f"{suite_id}.json").read_bytes()
+        assert suite.sha256 == hashlib.sha256(data).hexdigest() and suite.id == suite_id
+
+
+def test_quick_v1_is_what_its_description_says():
+    suite = load_suite("quick-v1")
+    assert suite.track == "exact" and not suite.ranked and len(suite.entries) == 6
+    for entry in suite.entries:  # every gradient method gets 1000 gradients' worth
+        p = int(entry.instance.split("-p")[1].split("-")[0])
+        assert entry.restarts == 1000 and entry.budget.evals == 2000 * p
+
+
+def test_a_changed_suite_file_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    original = (definitions.DATA / "quick-v1.json").read_bytes()
+    (folder / "quick-v1.json").write_bytes(original.replace(b"1000", b"1001", 1))
+    (folder / "pins.json").write_text(
+        json.dumps({"quick-v1": hashlib.sha256(original).hexdigest()})
+    )
+    monkeypatch.setattr(definitions, "DATA", folder)
+    with pytest.raises(SuiteError, match="does not match its pinned sha256"):
+        load_suite("quick-v1")
+    with pytest.raises(SuiteError, match="unknown suite 'core-v9'; the suites are quick-v1"):
+        load_suite("core-v9")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"track": "quantum"}, "track 'quantum'"),
+        ({"id": "Quick"}, "not of the form name-vN"),
+        ({"version": 2}, "not a version-1"),
+        ({"score": {"budget_range": [100, 10]}}, "1 <= low < high"),
+        ({"entries": []}, "non-empty list"),
+        ({"entries": [{"instance": "construction-p3-v1", "restarts": 1, "budget": {"evals": 1}}]},
+         "entries[0]"),
+        ({"entries": [{"instance": "construction-p2-v1", "restarts": 0, "budget": {"evals": 1}}]},
+         "restarts must be"),
+        ({"entries": [{"instance": "construction-p2-v1", "restarts": 1, "budget": {"wall": 1}}]},
+         "budget must be an object of"),
+        ({"entries": [{"instance": "construction-p2-v1", "restarts": 1, "budget": {"evals": -1}}]},
+         "evals= must be"),
+        ({"entries": 2 * [{"instance": "construction-p2-v1", "restarts": 1,
+                           "budget": {"evals": 9}}]}, "listed twice"),
+        ({"track": "hardware"}, "counts shots"),
+        ({"held_out": {"description": "x", "families": ["construction"], "p": [], "restarts": 5}},
+         "together"),
+    ],
+)  # fmt: skip
+def test_malformed_suites_are_refused_with_the_reason(change, problem):
+    with pytest.raises(SuiteError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+        parse_suite(as_bytes(suite_document(**change)), "tiny.json")
+    with pytest.raises(SuiteError, match="not a JSON suite file"):
+        parse_suite(b'{"a": NaN}', "tiny.json")
+    with pytest.raises(SuiteError, match="exactly the fields"):
+        parse_suite(as_bytes(suite_document() | {"extra": 1}), "tiny.json")
+
+
+# --- the score ----------------------------------------------------------------------------------
+def test_solve_probability_is_the_restart_formula():
+    budgets = np.array([99.0, 100.0, 250.0, 1000.0])
+    p = solve_probability(0.2, 100.0, budgets)
+    assert p[0] == 0.0  # not one restart affordable
+    assert np.allclose(p[1:], [0.2, 1 - 0.8**2, 1 - 0.8**10], rtol=1e-15, atol=0)
+    assert np.all(solve_probability(0.0, 100.0, budgets) == 0.0)
+    assert np.all(solve_probability(1.0, 100.0, budgets)[1:] == 1.0)
+
+
+def test_profile_area_against_closed_forms():
+    # h = 1, cost c: P jumps from 0 to 1 at b = c, so the area is the log-width above c
+    area = profile_area(1.0, 1000.0, (10.0, 1e7))
+    assert abs(area - (7 - 3) / (7 - 1)) < 2e-3  # trapezoid on the 601-point grid
+    assert profile_area(0.0, 5.0, (10.0, 1e7)) == 0.0
+    assert profile_area(1.0, 1.0, (10.0, 1e7)) == 1.0
+    # rises with the hit rate and falls with the cost
+    assert profile_area(0.1, 100.0, (10, 1e7)) < profile_area(0.2, 100.0, (10, 1e7))
+    assert profile_area(0.1, 200.0, (10, 1e7)) < profile_area(0.1, 100.0, (10, 1e7))
+    assert budget_grid((10, 1e7)).size == 601
+
+
+def test_suite_score_is_the_mean_area_with_a_reproducible_interval():
+    rng = np.random.default_rng(3)
+    outcomes = [
+        Outcome("a", rng.random(400) < 0.05, rng.uniform(500, 1500, 400)),
+        Outcome("b", np.zeros(300, dtype=bool), np.full(300, 100.0)),
+    ]
+    score = suite_score(outcomes, (10, 1e8))
+    areas = dict(score.per_instance)
+    assert areas["b"] == 0.0
+    expected = profile_area(outcomes[0].hits.mean(), outcomes[0].costs.mean(), (10, 1e8))
+    assert score.value == pytest.approx(float(expected) / 2, rel=1e-12)
+    assert score.low < score.value < score.high < 0.5
+    assert suite_score(outcomes, (10, 1e8)) == score  # the bootstrap seed is fixed
+    with pytest.raises(ValueError):
+        Outcome("c", np.array([True]), np.array([np.nan]))
+
+
+# --- bench --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    suite = parse_suite(as_bytes(suite_document()), "tiny.json", "0" * 64)
+    out = tmp_path_factory.mktemp("bench")
+    calls = []
+    result = bench("tests.user_optimizers:random_search", suite, out,
+                   progress=lambda *a: calls.append(a))  # fmt: skip
+    return suite, out, result, calls
+
+
+def test_bench_runs_every_entry_sealed_and_scores_it(tiny_bench):
+    suite, out, result, calls = tiny_bench
+    assert [row.instance for row in result.instances] == [e.instance for e in suite.entries]
+    for row, entry in zip(result.instances, suite.entries, strict=True):
+        config = json.loads((out / entry.instance / "config.json").read_text())
+        assert config["execution"] == "sealed" and config["restarts"] == entry.restarts
+        assert config["budget"]["evals"] == entry.budget.evals
+        records = [json.loads(x) for x in (out / entry.instance / "restarts.jsonl").open()]
+        assert row.hits == sum(r["hit"] for r in records) and row.n == entry.restarts
+        assert max(r["equivalent_evals"] for r in records) <= entry.budget.evals
+        assert row.mean_equivalent_evals == pytest.approx(
+            np.mean([r["equivalent_evals"] for r in records])
+        )
+    document = json.loads((out / BENCH_FILE).read_text())
+    assert document["suite"] == {"id": "tiny-v1", "sha256": "0" * 64}
+    assert document["score"]["value"] == result.score.value
+    assert result.score.value == pytest.approx(np.mean([r.score for r in result.instances]))
+    assert sorted(p.name for p in result.figures) == ["hit_rate_vs_p.png", "solve_profiles.png"]
+    assert calls[-1] == ("construction-coupled-p4-v1", 24, 24)
+    assert "score of tests.user_optimizers:random_search on tiny-v1" in result.table()
+
+
+def test_bench_resumes_and_gives_the_same_result(tiny_bench):
+    suite, out, result, _ = tiny_bench
+    again = bench("tests.user_optimizers:random_search", suite, out)
+    assert again.score == result.score and again.instances == result.instances
+
+
+def test_bench_and_suites_from_the_command_line(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(monkeypatch, capsys, "list", "--suites")
+    assert code == 0 and out.splitlines()[1].startswith("quick-v1 ")
+    code, out, _ = run_cli(monkeypatch, capsys, "show", "quick-v1", "--json")
+    shown = json.loads(out)
+    assert shown["entries"][0] == {
+        "instance": "construction-p4-v1", "restarts": 1000, "budget": "evals=8000",
+    }  # fmt: skip
+    code, out, _ = run_cli(monkeypatch, capsys, "list", "--json", "--p", "8")
+    row = next(r for r in json.loads(out) if r["id"] == "construction-coupled-p8-v1")
+    assert row["certificate_kind"] == "analytic" and row["global_min_value"] == 0.0
+    assert row["hit_tolerance"] > 0
+    code, _, err = run_cli(monkeypatch, capsys, "bench", "adam", "--suite", "nope-v1",
+                           "--out", str(tmp_path / "b"))  # fmt: skip
+    assert code == 2 and "unknown suite 'nope-v1'" in err and not (tmp_path / "b").exists()
