@@ -540,3 +540,20 @@ def test_google_processor_without_credentials_is_a_typed_error(load):
         pytest.skip("Google credentials are configured here")
     with pytest.raises(QnnTrapsError):
         open_backend(load("construction-p2-v1"), google)
+
+
+def test_the_shipped_example_configuration_is_the_documented_one():
+    """README and docs/hardware.md run examples/hardware/fake_guadalupe.json; docs/hardware.md
+    prints it in full: the two must agree."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = root / "examples" / "hardware" / "fake_guadalupe.json"
+    text = (root / "docs" / "hardware.md").read_text(encoding="utf-8")
+    printed = re.search(r"cat > guadalupe.json <<'EOF'\n(.*?)\nEOF", text, flags=re.S).group(1)
+    assert json.loads(printed) == json.loads(shipped.read_text(encoding="utf-8"))
+    config = load_hardware_config(shipped)
+    assert config.backend == "fake_guadalupe" and config.provider == "qiskit"
+    assert "examples/hardware/fake_guadalupe.json" in (root / "README.md").read_text()
