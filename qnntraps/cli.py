@@ -487,6 +487,11 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
 @click.option("--params-file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--chunk", type=click.IntRange(min=1), help="restarts per worker and per write")
 @click.option(
+    "--hardware-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="for a hardware-track suite: the device (docs/hardware.md)",
+)
+@click.option(
     "--worker-timeout",
     type=float,
     default=300.0,
@@ -494,8 +499,9 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
     help="seconds a sealed worker may stay silent before it counts as hung",
 )
 def bench_command(
-    optimizer_name, suite_id, out, kind, params, params_file, chunk, worker_timeout
-) -> None:
+    optimizer_name, suite_id, out, kind, params, params_file, chunk, hardware_config,
+    worker_timeout,
+) -> None:  # fmt: skip
     """Run an optimizer sealed on every instance of a suite, print the table and the score.
 
     Every instance is an ordinary run in OUT/<instance ID>/ with the suite's restarts and budget;
@@ -508,6 +514,11 @@ def bench_command(
 
     suite = load_suite(suite_id)
     overrides = parse_hyperparameters(params, params_file)
+    hardware = None  # the runner refuses a hardware suite without it, and it without one
+    if hardware_config is not None:
+        from qnntraps.hardware.config import load_hardware_config
+
+        hardware = load_hardware_config(hardware_config)
     if out is None:
         out = Path("runs") / suite.id / re.sub(r"[^A-Za-z0-9._-]+", "_", optimizer_name)
     with _SuiteProgress() as progress:
@@ -519,6 +530,7 @@ def bench_command(
             kind=kind,
             chunk=chunk,
             worker_timeout=worker_timeout,
+            hardware=hardware,
             progress=progress,
         )
     click.echo(result.table())

@@ -199,3 +199,13 @@ def test_bench_and_suites_from_the_command_line(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "bench", "adam", "--suite", "nope-v1",
                            "--out", str(tmp_path / "b"))  # fmt: skip
     assert code == 2 and "unknown suite 'nope-v1'" in err and not (tmp_path / "b").exists()
+
+
+def test_bench_refuses_a_device_for_a_suite_off_the_hardware_track(monkeypatch, capsys, tmp_path):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parent.parent / "examples/hardware/fake_guadalupe.json"
+    code, _, err = run_cli(monkeypatch, capsys, "bench", "adam", "--suite", "quick-v1",
+                           "--hardware-config", str(config), "--out", str(tmp_path / "b"))  # fmt: skip
+    assert code == 2 and "quick-v1 is on the exact track" in err and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()

@@ -24,7 +24,7 @@ from qnntraps.atomic import write_json_atomic
 from qnntraps.certificates.reference_rates import reference_rates
 from qnntraps.harness import results
 from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_solve_profiles
-from qnntraps.harness.runner import RunSettings, run
+from qnntraps.harness.runner import RunSettings, RunSettingsError, run
 from qnntraps.ids import parse_instance_id
 from qnntraps.registry import load
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, SealedExecutor
@@ -118,6 +118,13 @@ def bench(
     concerned; entries already finished are kept.
     """
     suite = load_suite(suite) if isinstance(suite, str) else suite
+    if (hardware is not None) != (suite.track == "hardware"):
+        raise RunSettingsError(
+            f"suite {suite.id} is on the hardware track: give the device (--hardware-config)"
+            if hardware is None
+            else f"suite {suite.id} is on the {suite.track} track: a hardware configuration "
+            "is for hardware-track suites only"
+        )
     out = Path(out)
     runs = []
     with SealedExecutor(worker_timeout) as executor:
