@@ -171,6 +171,9 @@ def test_bench_runs_every_entry_sealed_and_scores_it(tiny_bench):
         )
     document = json.loads((out / BENCH_FILE).read_text())
     assert document["suite"] == {"id": "tiny-v1", "sha256": "0" * 64}
+    assert document["execution"] == "sealed" and document["kind"] == "scipy"
+    first = json.loads((out / suite.entries[0].instance / "config.json").read_text())
+    assert document["code"] == first["code"] and len(document["code"]["sha256"]) == 64
     assert document["score"]["value"] == result.score.value
     assert result.score.value == pytest.approx(np.mean([r.score for r in result.instances]))
     assert sorted(p.name for p in result.figures) == ["hit_rate_vs_p.png", "solve_profiles.png"]

@@ -154,7 +154,8 @@ def bench(
     rows = [_with_score(row, dict(score.per_instance)[row.instance]) for row in rows]
     figures = _figures(out, runs, rows, outcomes, suite, optimizer)
     result = BenchResult(suite, optimizer, out, tuple(rows), score, figures)
-    write_json_atomic(out / BENCH_FILE, _document(result))
+    first = results.read_config(out / suite.entries[0].instance)
+    write_json_atomic(out / BENCH_FILE, _document(result, first))
     return result
 
 
@@ -230,12 +231,19 @@ def _figures(out, instances, rows, outcomes, suite, optimizer) -> tuple[Path, ..
     return tuple(written)
 
 
-def _document(result: BenchResult) -> dict:
+def _document(result: BenchResult, config: dict) -> dict:
+    """bench.json. The optimizer's kind, hyper-parameters, execution and code identity are those
+    of its runs' config.json files: every run checks them against the command that resumes it
+    (changed code is refused), so all runs of a finished bench hold the same."""
     return {
         "format": BENCH_FORMAT,
         "suite": {"id": result.suite.id, "sha256": result.suite.sha256},
         "track": result.suite.track,
         "optimizer": result.optimizer,
+        "kind": config.get("kind"),
+        "hyperparameters": config.get("hyperparameters"),
+        "execution": config.get("execution"),
+        "code": config.get("code"),
         "budget_range": list(result.suite.budget_range),
         "score": result.score.as_dict(),
         "instances": [row.as_dict() for row in result.instances],
