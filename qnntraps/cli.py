@@ -31,6 +31,15 @@ def cli() -> None:
     """Provably hard QNN training instances with certified global minima."""
 
 
+_worker_timeout_option = click.option(
+    "--worker-timeout",
+    type=float,
+    default=300.0,  # qnntraps.sealed.serve.DEFAULT_TIMEOUT (not imported here: it needs torch)
+    show_default=True,
+    help="seconds a sealed worker may stay silent before it counts as hung",
+)
+
+
 @cli.command("list")
 @click.option("--family", help="only this family, e.g. construction-coupled")
 @click.option("--p", "p", type=int, help="only this number of parameters")
@@ -321,13 +330,7 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
     help="run the optimizer in a sealed worker process (the default for plug-ins) or in this "
     "process (the default for built-ins; never for leaderboard results)",
 )
-@click.option(
-    "--worker-timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="seconds a sealed worker may stay silent before it counts as hung",
-)
+@_worker_timeout_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -491,13 +494,7 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="for a hardware-track suite: the device (docs/hardware.md)",
 )
-@click.option(
-    "--worker-timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="seconds a sealed worker may stay silent before it counts as hung",
-)
+@_worker_timeout_option
 def bench_command(
     optimizer_name, suite_id, out, kind, params, params_file, chunk, hardware_config,
     worker_timeout,

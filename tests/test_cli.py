@@ -99,3 +99,12 @@ def test_console_script_errors_without_traceback():
         check=False,
     )
     assert result.returncode == 2 and "No such option" in result.stderr
+
+
+def test_the_command_lines_worker_timeout_default_is_the_executors():
+    from qnntraps.cli import bench_command, run_command
+    from qnntraps.sealed.serve import DEFAULT_TIMEOUT
+
+    for command in (run_command, bench_command):
+        (option,) = [o for o in command.params if o.name == "worker_timeout"]
+        assert option.default == DEFAULT_TIMEOUT
