@@ -43,3 +43,41 @@ def test_readme_states_the_two_commands_that_ci_runs():
     assert test_command in text and test_command in ci
     main = "bash tools/setup.sh && .venv/bin/qnntraps bench adam --suite quick-v1"
     assert main in text.split("## Quick start")[0]
+
+
+def readme_commands() -> list[str]:
+    """Every `qnntraps ...` command of the README's bash blocks, continuation lines joined."""
+    text = README.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("qnntraps "):
+                commands.append(" ".join(line.split()))
+    return commands
+
+
+SLOW = "--track hardware"  # 2.5 minutes of simulated shots; docs/hardware.md's test covers it
+
+
+@pytest.mark.slow
+def test_readme_commands_run_as_written(tmp_path):
+    """From a folder holding the repository's examples/, as the README's reader runs them."""
+    import shlex
+    import subprocess
+    import sys
+
+    (tmp_path / "examples").symlink_to(README.parent / "examples")
+    commands = readme_commands()
+    assert len(commands) >= 10 and any("examples.my_optimizer:minimize" in c for c in commands)
+    for command in commands:
+        if SLOW in command:
+            continue
+        done = subprocess.run(
+            [sys.executable, "-m", "qnntraps", *shlex.split(command)[1:]],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
+    assert (tmp_path / "runs" / "mine" / "construction-p4-v1" / "config.json").exists()
+    assert (tmp_path / "runs" / "hit_rate_vs_p.png").exists()
+    assert (tmp_path / "out" / "qasm3" / "mapping.json").exists()
