@@ -212,3 +212,15 @@ def test_bench_refuses_a_device_for_a_suite_off_the_hardware_track(monkeypatch, 
                            "--hardware-config", str(config), "--out", str(tmp_path / "b"))  # fmt: skip
     assert code == 2 and "quick-v1 is on the exact track" in err and err.count("\n") == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_bench_refuses_bad_settings_in_one_line(monkeypatch, capsys, tmp_path):
+    for args, message in (
+        (["--worker-timeout", "-1"], "--worker-timeout must be positive"),
+        (["--param", "lr=nan"], "not a finite number"),
+        (["--param", "lr=-1"], "Invalid learning rate"),
+    ):
+        code, _, err = run_cli(monkeypatch, capsys, "bench", "adam", "--suite", "quick-v1",
+                               "--out", str(tmp_path / "b"), *args)  # fmt: skip
+        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "b").exists()

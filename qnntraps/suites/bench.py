@@ -24,7 +24,7 @@ from qnntraps.atomic import write_json_atomic
 from qnntraps.certificates.reference_rates import reference_rates
 from qnntraps.harness import results
 from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_solve_profiles
-from qnntraps.harness.runner import RunSettings, RunSettingsError, run
+from qnntraps.harness.runner import RunSettings, RunSettingsError, check_counts, run
 from qnntraps.ids import parse_instance_id
 from qnntraps.registry import load
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, SealedExecutor
@@ -126,10 +126,10 @@ def bench(
             "is for hardware-track suites only"
         )
     out = Path(out)
-    runs = []
-    with SealedExecutor(worker_timeout) as executor:
-        for entry in suite.entries:
-            settings = RunSettings(
+    plan = [
+        (
+            entry,
+            RunSettings(
                 optimizer,
                 dict(hyperparameters or {}),
                 entry.budget,
@@ -140,7 +140,15 @@ def bench(
                 kind=kind,
                 execution="sealed",
                 worker_timeout=worker_timeout,
-            )
+            ),
+        )
+        for entry in suite.entries
+    ]
+    for _, settings in plan:
+        check_counts(settings)  # a bad chunk or worker timeout: refused before a process starts
+    runs = []
+    with SealedExecutor(worker_timeout) as executor:
+        for entry, settings in plan:
             report = None if progress is None else _bind(progress, entry.instance)
             instance = load(entry.instance)
             run(instance, settings, out / entry.instance, report, executor)
