@@ -79,8 +79,8 @@ class Budget:
             )
 
     def as_dict(self) -> dict:
-        """The limits by name; `shots` only when set, so that budgets without shots (every
-        exact- and GPU-track run) keep the form their config.json files were written with."""
+        """The limits by name; `shots` and `evals` only when set, so that budgets without them
+        keep the form their config.json files were written with before those limits existed."""
         values = asdict(self)
         for optional in ("shots", "evals"):
             if values[optional] is None:
