@@ -25,6 +25,7 @@ from qnntraps.certificates.reference_rates import reference_rates
 from qnntraps.harness import results
 from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_solve_profiles
 from qnntraps.harness.runner import RunSettings, RunSettingsError, check_counts, run
+from qnntraps.harness.summary import run_summary
 from qnntraps.ids import parse_instance_id
 from qnntraps.registry import load
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, SealedExecutor
@@ -155,7 +156,7 @@ def bench(
             runs.append(instance)
     outcomes, rows = [], []
     for instance in runs:
-        row, outcome = _result(out / instance.id, instance, suite)
+        row, outcome = _result(out / instance.id, instance)
         outcomes.append(outcome)
         rows.append(row)
     score = suite_score(outcomes, suite.budget_range)
@@ -171,14 +172,14 @@ def _bind(progress, instance_id: str):
     return lambda done, total: progress(instance_id, done, total)
 
 
-def _result(folder: Path, instance, suite: Suite) -> tuple[InstanceResult, Outcome]:
+def _result(folder: Path, instance) -> tuple[InstanceResult, Outcome]:
+    """The entry's row and outcome, computed from its records (summary.json is derived data)."""
     config = results.read_config(folder)
     records = results.load_records(folder / results.RECORDS, keep_final_points=False).records
     ordered = [records[r] for r in range(config["restarts"])]
     hits = np.array([bool(r["hit"]) for r in ordered])
     costs = np.array([float(r["equivalent_evals"]) for r in ordered])
-    summary = results.read_json(folder / results.SUMMARY)
-    metrics = summary["metrics"]
+    metrics = run_summary(config, records)["metrics"]
     parsed = parse_instance_id(instance.id)
     tts = metrics["tts99"]["value"]
     row = InstanceResult(
