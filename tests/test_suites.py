@@ -224,3 +224,31 @@ def test_bench_refuses_bad_settings_in_one_line(monkeypatch, capsys, tmp_path):
                                "--out", str(tmp_path / "b"), *args)  # fmt: skip
         assert code == 2 and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "b").exists()
+
+
+def test_the_baseline_cost_tool_reports_the_harness_own_counts(load, tmp_path):
+    """tools/baseline_costs.py at a tiny size: one row per cell, its evaluations and hits those
+    of the same sealed run made here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from qnntraps.harness.runner import RunSettings, run
+    from qnntraps.oracles.budget import Budget
+
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, str(root / "tools" / "baseline_costs.py"), "--restarts", "6",
+               "--instances", "construction-p2-v1", "--optimizers", "lbfgs", "spsa"]  # fmt: skip
+    lines = subprocess.run(
+        command, check=True, cwd=root, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert lines[0].split() == ["optimizer", "instance", "s/restart", "eq.", "evals", "hits"]
+    for line, name in zip(lines[1:], ["lbfgs", "spsa"], strict=True):
+        optimizer, instance, seconds, evals, hits = line.split()
+        settings = RunSettings(name, {}, Budget(evals=4000), 6, execution="sealed")
+        summary = run(load(instance), settings, tmp_path / name)
+        assert (optimizer, instance) == (name, "construction-p2-v1") and float(seconds) > 0
+        assert float(evals) == pytest.approx(
+            summary["metrics"]["equivalent_evals"]["mean"], abs=0.5
+        )
+        assert hits == f"{summary['metrics']['hits']}/6"
