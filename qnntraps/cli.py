@@ -395,11 +395,7 @@ def _run_settings(
     from qnntraps.optimizers.catalogue import parse_hyperparameters
     from qnntraps.oracles.budget import parse_budget
 
-    hardware = None  # the runner checks that track, configuration and budget go together
-    if hardware_config is not None:
-        from qnntraps.hardware.config import load_hardware_config
-
-        hardware = load_hardware_config(hardware_config)
+    hardware = _hardware(hardware_config)  # the runner checks that the track goes with it
     overrides = parse_hyperparameters(params, params_file)
     budget = parse_budget(budget_text) if budget_text else None
     execution = None if sealed is None else ("sealed" if sealed else "in-process")
@@ -417,6 +413,15 @@ def _run_settings(
     )
     check_counts(settings)
     return settings
+
+
+def _hardware(path: Path | None):
+    """The device configuration of --hardware-config (checked), or None without one."""
+    if path is None:
+        return None
+    from qnntraps.hardware.config import load_hardware_config
+
+    return load_hardware_config(path)
 
 
 def _run_one(instance_id, settings, optimizer_name, out, executor) -> None:
@@ -511,11 +516,7 @@ def bench_command(
 
     suite = load_suite(suite_id)
     overrides = parse_hyperparameters(params, params_file)
-    hardware = None  # the runner refuses a hardware suite without it, and it without one
-    if hardware_config is not None:
-        from qnntraps.hardware.config import load_hardware_config
-
-        hardware = load_hardware_config(hardware_config)
+    hardware = _hardware(hardware_config)  # bench checks that the suite's track goes with it
     if out is None:
         out = Path("runs") / suite.id / re.sub(r"[^A-Za-z0-9._-]+", "_", optimizer_name)
     with _SuiteProgress() as progress:

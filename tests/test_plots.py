@@ -194,3 +194,13 @@ def test_hit_rate_figure_defaults_to_the_random_vertex_line():
     (reference,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert reference.get_label().startswith("$2^{-p}$")
     assert np.allclose(reference.get_ydata(), 2.0 ** -reference.get_xdata())
+
+
+def test_reference_curves_read_q_back_from_the_rates():
+    from qnntraps.harness.plots import reference_curves
+
+    assert list(reference_curves({})) == ["$2^{-p}$ (random vertex)"]
+    curves = reference_curves({8: 0.5456**8, 4: 0.5456**4}, "flow")
+    assert list(curves)[1] == "$q^p$ (flow, q = 0.5456)"
+    p = np.array([2.0, 6.0, 10.0])
+    assert np.allclose(curves["$q^p$ (flow, q = 0.5456)"](p), 0.5456**p, rtol=1e-12)

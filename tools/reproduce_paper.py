@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import numpy as np
 import qnntraps
 from qnntraps.atomic import write_bytes_atomic, write_text_atomic
 from qnntraps.certificates.reference_rates import in_gradient_flow_basin
-from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_loss_histograms
+from qnntraps.harness.plots import plot_hit_rate_vs_p, plot_loss_histograms, reference_curves
 from qnntraps.harness.report import find_runs
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
@@ -214,13 +214,8 @@ def plot_family(family: str, rows: Sequence[Row], out: Path, restarts: int) -> P
     series: dict[str, list[tuple[int, int, int]]] = {}
     for row in rows:
         series.setdefault(row.optimizer, []).append((row.p, row.metrics["hits"], row.metrics["n"]))
-    references: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(RANDOM_VERTEX)
     flow = {row.p: row.gradient_flow for row in rows if row.gradient_flow is not None}
-    if flow:
-        # q is the same on every shipped `construction` file; read it back from one of them.
-        p0 = min(flow)
-        q = flow[p0] ** (1.0 / p0)
-        references[rf"$q^p$ (gradient flow, q = {q:.4f})"] = lambda p: q**p
+    references = reference_curves(flow)
     return plot_hit_rate_vs_p(
         series,
         out / f"hit_rate_vs_p_{family}.png",

@@ -31,6 +31,7 @@ __all__ = [
     "RANDOM_VERTEX",
     "hit_rate_figure",
     "plot_solve_profiles",
+    "reference_curves",
     "solve_profiles_figure",
     "plot_gap_ecdf",
     "plot_hit_rate_vs_p",
@@ -71,6 +72,20 @@ def _save_atomic(figure: Figure, path) -> Path:
 #: vertex minima of a construction instance that is global.
 RANDOM_VERTEX = {r"$2^{-p}$ (random vertex)": lambda p: 2.0**-p}
 _REFERENCE_STYLES = (("--", "0.4"), ("-.", "black"), (":", "0.2"))
+
+
+def reference_curves(
+    gradient_flow: Mapping[int, float], flow_label: str = "gradient flow"
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """2^-p (:data:`RANDOM_VERTEX`) and, when `gradient_flow` maps some p to the exact
+    gradient-flow rate q^p of a `construction` instance, the line q^p (q is the same at every p
+    of the family, so it is read back from the smallest p given)."""
+    curves = dict(RANDOM_VERTEX)
+    if gradient_flow:
+        p0 = min(gradient_flow)
+        q = gradient_flow[p0] ** (1.0 / p0)
+        curves[rf"$q^p$ ({flow_label}, q = {q:.4f})"] = lambda p: q**p
+    return curves
 
 
 def hit_rate_figure(

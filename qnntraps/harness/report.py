@@ -88,9 +88,12 @@ def _order(view: RunView) -> tuple:
     """Instances by family, then p (p4 before p10), then variant; then optimizer and folder."""
     config = view.config
     instance = config["instance"]
-    p = config.get("num_parameters")
-    family = instance.split("-p", 1)[0]
-    return (family, p if isinstance(p, int) else 0, instance, config["optimizer"], str(view.folder))
+    try:
+        parsed = parse_instance_id(instance)
+        family, p = parsed.family, parsed.p
+    except QnnTrapsError:  # a config naming no valid ID (damaged): after the others, by name
+        family, p = "~", 0
+    return (family, p, instance, config["optimizer"], str(view.folder))
 
 
 def _is_run(path: Path) -> bool:

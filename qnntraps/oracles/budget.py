@@ -174,6 +174,13 @@ def affordable(budget: Budget, dimension: int, loss_evals, grad_evals, loss=0, g
     return ok
 
 
+def can_pay(budget: Budget, dimension: int, loss_evals, grad_evals, kind: str, count=1):
+    """`affordable` for `count` (a number or a per-row array) more evaluations of one kind,
+    "loss" or "gradient": the form the oracle and its sealed mirror ask it in."""
+    asked = {"loss": count} if kind == "loss" else {"grad": count}
+    return affordable(budget, dimension, loss_evals, grad_evals, **asked)
+
+
 def remaining_loss_evaluations(budget: Budget, dimension: int, loss_evals: int, grad_evals: int):
     """How many more loss evaluations the count limits allow one restart (None: unlimited)."""
     left = []

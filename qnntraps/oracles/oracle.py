@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from qnntraps.oracles.budget import Budget, affordable
+from qnntraps.oracles.budget import Budget, can_pay
 from qnntraps.simulators import torch_product
 
 MAX_ERROR_LENGTH = 500  # characters of an optimizer's error message kept in a record
@@ -130,9 +130,8 @@ class Oracle:
         return self._can_evaluate(self._rows(rows), "gradient")
 
     def _can_evaluate(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
-        one = {"loss": 1} if kind == "loss" else {"grad": 1}
-        counts = affordable(
-            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], **one
+        counts = can_pay(
+            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], kind
         )
         ok = self._within_wall(rows) & self._affordable(rows, kind) & ~self.finished[rows]
         return (ok & counts).to(self.device)
@@ -281,8 +280,7 @@ class Oracle:
             self.late_calls[late] += 1
             raise RowClosedError(f"{late.numel()} restart(s) of this call have already ended")
         counts = torch.bincount(rows, minlength=self.restarts)
-        asked = {"loss": counts} if kind == "loss" else {"grad": counts}
-        over = ~affordable(self.budget, self.dimension, self.loss_evals, self.grad_evals, **asked)
+        over = ~can_pay(self.budget, self.dimension, self.loss_evals, self.grad_evals, kind, counts)
         if self.wall_grace is not None and self.budget.wall_seconds is not None:
             touched = torch.unique(rows)
             late = self.elapsed(touched) > self.budget.wall_seconds + self.wall_grace

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 import torch
 
-from qnntraps.oracles.budget import Budget, affordable
+from qnntraps.oracles.budget import Budget, can_pay
 from qnntraps.oracles.oracle import BudgetExceededError, RowClosedError
 from qnntraps.sealed import channel
 
@@ -66,9 +66,8 @@ class OracleProxy:
         if self._ask_harness:
             answer = self._request({"op": "can", "kind": kind}, {"rows": rows.numpy()})
             return torch.from_numpy(answer.array("mask", "|b1", (rows.numel(),)))
-        one = {"loss": 1} if kind == "loss" else {"grad": 1}
-        counts = affordable(
-            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], **one
+        counts = can_pay(
+            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], kind
         )
         return ~self.finished[rows] & counts
 

@@ -23,7 +23,7 @@ import numpy as np
 from qnntraps.atomic import write_json_atomic
 from qnntraps.certificates.reference_rates import reference_rates
 from qnntraps.harness import results
-from qnntraps.harness.plots import RANDOM_VERTEX, plot_hit_rate_vs_p, plot_solve_profiles
+from qnntraps.harness.plots import plot_hit_rate_vs_p, plot_solve_profiles, reference_curves
 from qnntraps.harness.runner import RunSettings, RunSettingsError, check_counts, run
 from qnntraps.harness.summary import run_summary
 from qnntraps.ids import parse_instance_id
@@ -206,7 +206,6 @@ def _figures(out, instances, rows, outcomes, suite, optimizer) -> tuple[Path, ..
     series: dict[str, list[tuple[int, int, int]]] = {}
     for row in rows:
         series.setdefault(row.family, []).append((row.p, row.hits, row.n))
-    references = dict(RANDOM_VERTEX)
     flow = {}
     for instance in instances:
         parsed = parse_instance_id(instance.id)
@@ -215,10 +214,7 @@ def _figures(out, instances, rows, outcomes, suite, optimizer) -> tuple[Path, ..
         rates = reference_rates(instance)
         if rates.gradient_flow is not None:
             flow[instance.num_parameters] = rates.gradient_flow
-    if flow:
-        p0 = min(flow)
-        q = flow[p0] ** (1.0 / p0)
-        references[rf"$q^p$ (gradient flow on construction, q = {q:.4f})"] = lambda p: q**p
+    references = reference_curves(flow, "gradient flow on construction")
     written = [
         plot_hit_rate_vs_p(
             series, out / HIT_RATE_FIGURE, f"{optimizer} on {suite.id}: hit rate vs p", references
