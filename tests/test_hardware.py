@@ -437,13 +437,13 @@ def check_folder(out: Path, instance, hw, restarts: int) -> list[dict]:
     jobs = [json.loads(line) for line in (out / "hardware_jobs.jsonl").read_text().splitlines()]
     m, p = instance.num_samples, instance.num_parameters
     for record in records:
-        expected = (record["loss_evals"] * m + record["grad_evals"] * m * (1 + 2 * p)) * hw.shots
-        assert record["shots"] == expected > 0
+        expected = (record["nfev"] * m + record["njev"] * m * (1 + 2 * p)) * hw.shots
+        assert record["nshots"] == expected > 0
         mine = [j for j in jobs if j["restart"] == record["restart"]]
-        assert sum(j["shots"] for j in mine) == record["shots"]
+        assert sum(j["shots"] for j in mine) == record["nshots"]
         assert record["hardware"]["jobs"] == len(mine)
         noisy = record["hardware"]["noisy_final_loss"]
-        assert noisy is not None and abs(noisy - record["final_loss"]) < 0.1
+        assert noisy is not None and abs(noisy - record["fun"]) < 0.1
     return records
 
 
@@ -454,7 +454,7 @@ def test_qiskit_hardware_runs_at_p2_and_p4_and_repeat_bit_for_bit(load, tmp_path
     hardware_run(p2, "spsa", Budget(shots=200 * 4 * 16), 2, hw, tmp_path / "spsa2")
     records = check_folder(tmp_path / "spsa2", p2, hw, 2)
     # 7 iterations of 2 evaluations, then the final evaluation of the last iterate
-    assert all(r["loss_evals"] == 15 for r in records)
+    assert all(r["nfev"] == 15 for r in records)
     # the same run in chunks of one restart: identical records, bit for bit
     hardware_run(p2, "spsa", Budget(shots=200 * 4 * 16), 2, hw, tmp_path / "again", chunk=1)
     assert comparable(tmp_path / "spsa2") == comparable(tmp_path / "again")
@@ -463,12 +463,12 @@ def test_qiskit_hardware_runs_at_p2_and_p4_and_repeat_bit_for_bit(load, tmp_path
     assert session["transpiler"]["seed_transpiler"] == hw.seed
     assert all(len(c["initial_layout"]) == 4 for c in session["circuits"])  # 2 data, 2 ancillas
     hardware_run(p2, "adam", Budget(grad_evals=3, shots=10**6), 1, hw, tmp_path / "adam2", lr=0.1)
-    assert check_folder(tmp_path / "adam2", p2, hw, 1)[0]["grad_evals"] == 3
+    assert check_folder(tmp_path / "adam2", p2, hw, 1)[0]["njev"] == 3
     p4 = load("construction-p4-v1")
     hardware_run(p4, "spsa", Budget(shots=200 * 8 * 6), 1, hw, tmp_path / "spsa4")
-    assert check_folder(tmp_path / "spsa4", p4, hw, 1)[0]["loss_evals"] == 5
+    assert check_folder(tmp_path / "spsa4", p4, hw, 1)[0]["nfev"] == 5
     hardware_run(p4, "adam", Budget(shots=200 * 8 * 9 * 2), 1, hw, tmp_path / "adam4", lr=0.1)
-    assert check_folder(tmp_path / "adam4", p4, hw, 1)[0]["grad_evals"] == 2
+    assert check_folder(tmp_path / "adam4", p4, hw, 1)[0]["njev"] == 2
     # a resume with another configuration is refused and touches nothing
     before = (tmp_path / "adam4" / results.RECORDS).read_bytes()
     with pytest.raises(results.RunFolderError, match="hardware"):
@@ -496,7 +496,7 @@ def test_cirq_hardware_runs_from_the_command_line(load, tmp_path, monkeypatch, c
         records = check_folder(out / "construction-p2-v1", load("construction-p2-v1"), hw, 1)
         # spsa: 3 iterations of 2 loss evaluations and the final one (800 shots each); adam:
         # 2 gradients (4000 shots each) and the final loss evaluation of the point they led to
-        assert records[0]["shots"] == (7 * 800 if name == "spsa" else 2 * 20 * 200 + 800)
+        assert records[0]["nshots"] == (7 * 800 if name == "spsa" else 2 * 20 * 200 + 800)
     session = json.loads((tmp_path / "adam" / "construction-p2-v1" / "hardware.json").read_text())
     assert session["sessions"][0]["device"] == "cirq.DensityMatrixSimulator"
     assert session["sessions"][0]["calibration_time"] is None

@@ -110,7 +110,7 @@ def test_every_kind_stays_within_an_equivalent_budget(load, tmp_path, name, exec
     records = results.read_records(tmp_path / results.RECORDS)
     for record in records.values():
         assert 0 < record["equivalent_evals"] <= 90 and record["flags"] == []
-        assert record["equivalent_evals"] == record["loss_evals"] + 8 * record["grad_evals"]
+        assert record["equivalent_evals"] == record["nfev"] + 8 * record["njev"]
 
 
 def test_oracle_counts_and_refuses_past_the_budget(load):
@@ -213,13 +213,13 @@ def test_every_optimizer_respects_its_budget_and_is_scored_exactly(load, tmp_pat
     assert sorted(records) == list(range(6)) and summary["complete"]
     for record in records.values():
         # without a loss budget, one loss evaluation may be the final one (docs/scoring.md)
-        assert record["loss_evals"] <= (1 if budget.loss_evals is None else budget.loss_evals)
-        assert record["grad_evals"] <= (budget.grad_evals or 0)
+        assert record["nfev"] <= (1 if budget.loss_evals is None else budget.loss_evals)
+        assert record["njev"] <= (budget.grad_evals or 0)
         assert record["flags"] == [] and record["error"] is None
-        final = np.array(record["final_point"])
-        assert record["final_loss"] == instance.loss(final)  # the exact loss, recomputed
+        final = np.array(record["x"])
+        assert record["fun"] == instance.loss(final)  # the exact loss, recomputed
         assert record["hit"] == (record["gap"] <= instance.certificate.hit_tolerance)
-        assert record["equivalent_evals"] == record["loss_evals"] + 8 * record["grad_evals"]
+        assert record["equivalent_evals"] == record["nfev"] + 8 * record["njev"]
     assert summary["metrics"]["hits"] == sum(r["hit"] for r in records.values())
 
 
@@ -264,7 +264,7 @@ def test_adam_batched_equals_adam_one_restart_at_a_time(load, tmp_path):
             _, grad = instance.loss_and_grad(theta.detach().numpy())
             theta.grad = torch.as_tensor(grad)
             optimizer.step()
-        assert records[r]["final_point"] == theta.detach().tolist()
+        assert records[r]["x"] == theta.detach().tolist()
 
 
 def test_resume_after_partial_write_and_extension(load, tmp_path):
@@ -336,9 +336,7 @@ def test_gpu_track_matches_the_exact_track(load, tmp_path, name):
     run(instance, RunSettings(spec, hyper, budget, 200, "exact"), tmp_path / "cpu")
     run(instance, RunSettings(spec, hyper, budget, 200, "gpu"), tmp_path / "gpu")
     cpu, gpu = comparable(tmp_path / "cpu"), comparable(tmp_path / "gpu")
-    close = sum(
-        abs(a["final_loss"] - b["final_loss"]) < 1e-9 for a, b in zip(cpu, gpu, strict=True)
-    )
+    close = sum(abs(a["fun"] - b["fun"]) < 1e-9 for a, b in zip(cpu, gpu, strict=True))
     assert close >= 198  # paths may split at a saddle by rounding, rarely
 
 
@@ -387,7 +385,7 @@ def test_wall_budget_stops_restarts_and_says_so(load, tmp_path):
     summary = run(instance, settings("adam", 8, Budget(wall_seconds=0.5), lr=1e-4), tmp_path)
     records = results.read_records(tmp_path / results.RECORDS)
     assert summary["complete"] and summary["stopped_by_wall"] == 8
-    assert all(r["stopped_by_wall"] and r["grad_evals"] >= 1 for r in records.values())
+    assert all(r["stopped_by_wall"] and r["njev"] >= 1 for r in records.values())
 
 
 @pytest.mark.parametrize(
@@ -402,10 +400,8 @@ def test_baselines_descend_and_global_ones_escape(load, tmp_path, name, budget, 
     instance = load("construction-p4-v1")
     run(instance, settings(name, 20, budget), tmp_path)
     records = list(results.read_records(tmp_path / results.RECORDS).values())
-    assert all(r["final_loss"] <= r["start_loss"] + 1e-12 for r in records)
-    assert np.mean([r["final_loss"] for r in records]) < 0.5 * np.mean(
-        [r["start_loss"] for r in records]
-    )
+    assert all(r["fun"] <= r["start_fun"] + 1e-12 for r in records)
+    assert np.mean([r["fun"] for r in records]) < 0.5 * np.mean([r["start_fun"] for r in records])
     assert sum(r["hit"] for r in records) >= at_least
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from qnntraps.atomic import WriteError, json_text
 from qnntraps.harness import report, results
+from qnntraps.harness.records import OLD_NAMES, normalize
 from qnntraps.harness.results import RunFolderError, RunLock
 from qnntraps.harness.summary import run_summary
 from qnntraps.registry import find_entry
@@ -48,20 +49,26 @@ def make_config(restarts: int = 4, **changes) -> dict:
 
 
 def make_record(restart: int, final: float | None = 0.25, flags=(), old=False, **changes) -> dict:
+    """A qnntraps-run/3 record; `old`: a /1 record (the old names, no flags or error)."""
     record = {
         "restart": restart,
-        "start_loss": 0.5,
-        "final_loss": final,
+        "x": None if final is None else [0.0, 0.0, 0.0, 0.0],
+        "fun": final,
+        "nfev": 0,
+        "njev": 10,
+        "nshots": 0,
+        "start_fun": 0.5,
         "gap": final,  # L* = 0
         "hit": final is not None and final <= TOLERANCE and not flags,
-        "loss_evals": 0,
-        "grad_evals": 10,
         "equivalent_evals": 80,
         "stopped_by_wall": False,
-        "final_point": None if final is None else [0.0, 0.0, 0.0, 0.0],
         "wall_seconds": 0.01,
     }
-    if not old:
+    if old:
+        new_to_old = {new: old for old, new in OLD_NAMES.items()}
+        record = {new_to_old.get(key, key): value for key, value in record.items()}
+        del record["shots"]
+    else:
         record.update(flags=list(flags), error=None)
     return record | changes
 
@@ -71,7 +78,7 @@ def write_run(folder: Path, config: dict, records: list[dict], summary: bool = T
     (folder / results.CONFIG).write_text(json_text(config))
     (folder / results.RECORDS).write_text("".join(json.dumps(r) + "\n" for r in records))
     if summary:
-        done = {r["restart"]: r for r in records}
+        done = {r["restart"]: normalize(r) for r in records}
         (folder / results.SUMMARY).write_text(json_text(run_summary(config, done)))
     return folder
 
@@ -138,6 +145,7 @@ def test_old_runs_are_reported_but_never_resumed(tmp_path):
     write_run(tmp_path, old, [make_record(0, 0.0, old=True), make_record(1, old=True)])
     records = results.read_records(tmp_path / results.RECORDS)
     assert all(r["flags"] == [] and r["error"] is None for r in records.values())
+    assert records[0]["fun"] == 0.0 and records[1]["njev"] == 10 and records[1]["nshots"] == 0
     assert run_summary(old, records)["metrics"]["hits"] == 1
     (view,) = report.find_runs(tmp_path)
     assert view.finished and view.summary["metrics"]["hits"] == 1
@@ -161,17 +169,17 @@ GOOD = json.dumps(make_record(0))
         (GOOD.replace('"restart": 0', '"restart": "0"').encode(), "restart"),
         (GOOD.replace('"restart": 0', '"restart": true').encode(), "restart"),
         (GOOD.replace('"restart": 0', '"restart": -1').encode(), "restart"),
-        (GOOD.replace('"final_loss": 0.25', '"final_loss": NaN').encode(), "NaN"),
-        (GOOD.replace('"final_loss": 0.25', '"final_loss": Infinity').encode(), "Infinity"),
-        (GOOD.replace('"final_loss": 0.25', '"final_loss": 1e999').encode(), "final_loss"),
-        (GOOD.replace('"final_loss": 0.25, ', "").encode(), "final_loss"),
+        (GOOD.replace('"fun": 0.25', '"fun": NaN').encode(), "NaN"),
+        (GOOD.replace('"fun": 0.25', '"fun": Infinity').encode(), "Infinity"),
+        (GOOD.replace('"fun": 0.25', '"fun": 1e999').encode(), "fun"),
+        (GOOD.replace('"fun": 0.25, ', "").encode(), "fun"),
         (GOOD.replace('"hit": false', '"hit": "no"').encode(), "hit"),
-        (GOOD.replace('"loss_evals": 0', '"loss_evals": -1').encode(), "loss_evals"),
-        (GOOD.replace('"grad_evals": 10', '"grad_evals": 1.5').encode(), "grad_evals"),
+        (GOOD.replace('"nfev": 0', '"nfev": -1').encode(), "nfev"),
+        (GOOD.replace('"njev": 10', '"njev": 1.5').encode(), "njev"),
         (GOOD.replace('"flags": []', '"flags": "late-calls"').encode(), "flags"),
         (GOOD.replace('"flags": []', '"flags": [1]').encode(), "flags"),
         (GOOD.replace('"error": null', '"error": 3').encode(), "error"),
-        (GOOD.replace('"final_point": [0.0, 0.0, 0.0, 0.0]', '"final_point": 1').encode(), "point"),
+        (GOOD.replace('"x": [0.0, 0.0, 0.0, 0.0]', '"x": 1').encode(), "x is"),
         (
             GOOD.replace('"hit": false', '"hit": true').replace('"flags": []', '"flags": ["x"]'),
             "marked as a hit",
@@ -205,13 +213,13 @@ def test_a_partial_last_line_is_refused_ignored_or_cut(tmp_path):
 def test_a_repeated_restart_keeps_the_last_record(tmp_path):
     path = tmp_path / results.RECORDS
     path.write_text(json.dumps(make_record(0, 0.5)) + "\n" + json.dumps(make_record(0, 0.0)) + "\n")
-    assert results.read_records(path)[0]["final_loss"] == 0.0
+    assert results.read_records(path)[0]["fun"] == 0.0
 
 
 def test_final_points_can_be_left_out(tmp_path):
     write_run(tmp_path, make_config(1), [make_record(0)])
     loaded = results.load_records(tmp_path / results.RECORDS, keep_final_points=False)
-    assert "final_point" not in loaded.records[0] and not loaded.torn
+    assert "x" not in loaded.records[0] and not loaded.torn
 
 
 # --- resume rules ---------------------------------------------------------------------------------
@@ -555,7 +563,7 @@ def test_report_of_a_corrupt_records_file_is_one_line(tmp_path, monkeypatch, cap
     code, out, err = run_cli(monkeypatch, capsys, "report", str(tmp_path), "--no-plots")
     assert code == 2 and out == ""
     assert err.strip() == (
-        f"error: {path}, line 2: not a restart record (start_loss is not a finite number); "
+        f"error: {path}, line 2: not a restart record (start_fun is not a finite number); "
         "restore the file, or delete that line and run the same command again to recompute "
         "that restart"
     )

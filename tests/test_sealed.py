@@ -74,7 +74,7 @@ def test_sealed_attack_scores_no_hit(attack, load, tmp_path, as_if_from_the_comm
     if attack == "thread_after_return":  # calls for a restart that had ended: refused, flagged
         assert any("late-calls" in r["flags"] for r in records)
     for record in records:  # the harness's counters, not the plug-in's
-        assert record["loss_evals"] <= BUDGET.loss_evals
+        assert record["nfev"] <= BUDGET.loss_evals
 
 
 @pytest.mark.slow
@@ -111,21 +111,21 @@ def test_a_final_point_is_always_one_the_oracle_evaluated(execution, load, tmp_p
                             {"target": target}, restarts=3), folder)  # fmt: skip
     for record in _records(folder):
         assert not record["hit"] and record["flags"] == ["hit-at-zero-cost"]
-        assert record["loss_evals"] == 1 and record["gap"] < 1e-20
+        assert record["nfev"] == 1 and record["gap"] < 1e-20
     # nothing can pay for it and nothing was evaluated: there is no point to score
     folder = tmp_path / "unpaid"
     run(instance, _settings("unevaluated_target", execution, Budget(loss_evals=0),
                             {"target": target}, restarts=3), folder)  # fmt: skip
     for record in _records(folder):
         assert not record["hit"] and record["flags"] == ["final-point-not-evaluated"]
-        assert record["final_point"] is None
+        assert record["x"] is None
     # three honest evaluations spent the budget: scored at the best of those three
     folder = tmp_path / "best"
     run(instance, _settings("unevaluated_target", execution, Budget(loss_evals=3),
                             {"target": target, "honest": 3}, restarts=3), folder)  # fmt: skip
     for record in _records(folder):
-        assert not record["hit"] and record["flags"] == [] and record["loss_evals"] == 3
-        assert not np.allclose(record["final_point"], target)
+        assert not record["hit"] and record["flags"] == [] and record["nfev"] == 3
+        assert not np.allclose(record["x"], target)
 
 
 @pytest.mark.slow
@@ -154,7 +154,7 @@ def test_non_finite_final_points_are_misses_and_the_run_is_summarised(load, tmp_
     records = _records(tmp_path)
     nan_rows = [r for r in records if "non-finite-final-point" in r["flags"]]
     assert 0 < len(nan_rows) < 12
-    assert all(r["final_point"] is None and not r["hit"] for r in nan_rows)
+    assert all(r["x"] is None and not r["hit"] for r in nan_rows)
     assert summary["complete"] and summary["metrics"]["n"] == 12
 
 
@@ -212,7 +212,7 @@ def test_one_zygote_serves_several_runs_with_the_same_records(load, tmp_path):
         own = _records(tmp_path / "own" / instance_id)
         for a, b in zip(shared, own, strict=True):
             a.pop("wall_seconds"), b.pop("wall_seconds")
-            assert a == b and a["loss_evals"] <= 40
+            assert a == b and a["nfev"] <= 40
 
 
 def test_a_family_run_from_the_command_line_is_sealed(monkeypatch, capsys, tmp_path):

@@ -10,7 +10,13 @@ import pytest
 
 from qnntraps.suites import definitions
 from qnntraps.suites.bench import BENCH_FILE, bench
-from qnntraps.suites.definitions import SuiteError, load_suite, parse_suite, suite_ids
+from qnntraps.suites.definitions import (
+    SuiteError,
+    held_out_entries,
+    load_suite,
+    parse_suite,
+    suite_ids,
+)
 from qnntraps.suites.score import (
     Outcome,
     budget_grid,
@@ -57,6 +63,47 @@ def test_quick_v1_is_what_its_description_says():
     for entry in suite.entries:  # every gradient method gets 1000 gradients' worth
         p = int(entry.instance.split("-p")[1].split("-")[0])
         assert entry.restarts == 1000 and entry.budget.evals == 2000 * p
+
+
+def test_core_v1_is_every_family_and_variant_with_proved_targets():
+    from qnntraps.families.catalogue import suite_ids as instance_ids
+    from qnntraps.ids import parse_instance_id
+    from qnntraps.registry import find_entry
+
+    suite = load_suite("core-v1")
+    assert suite.track == "exact" and suite.ranked
+
+    def kind(instance_id):
+        parsed = parse_instance_id(instance_id)
+        return parsed.family, parsed.variant
+
+    kinds = {kind(i) for i in instance_ids()}
+    present = {kind(e.instance) for e in suite.entries}
+    assert present == kinds  # every family, and every variant of it
+    for entry in suite.entries:
+        p = parse_instance_id(entry.instance).p
+        assert entry.restarts * 2.0**-p >= 10  # at least 10 expected hits at the rate 2^-p
+        assert entry.budget.evals == 2000 * p
+        assert "best-known" not in find_entry(entry.instance).tags  # every target is proved
+    held = held_out_entries(suite)
+    assert {e.instance for e in held} == {e.instance for e in suite.entries}
+    assert all(parse_instance_id(e.instance).p == 4 for e in held if "separable" in e.instance)
+
+
+def test_gpu_and_hardware_suites_are_what_their_descriptions_say():
+    from qnntraps.registry import find_entry
+
+    gpu = load_suite("gpu-v1")
+    assert gpu.track == "gpu" and len(gpu.entries) == 4
+    assert all("gpu-scale" in find_entry(e.instance).tags for e in gpu.entries)
+    assert all(10**5 <= e.restarts <= 10**6 for e in gpu.entries)
+    hardware = load_suite("hardware-v1")
+    assert hardware.track == "hardware" and hardware.ranked
+    for entry in hardware.entries:
+        assert entry.budget.shots == 2 * 10**6 and find_entry(entry.instance).p <= 4
+    assert {e.instance.split("-p")[0] for e in hardware.entries} == {
+        "construction", "construction-coupled", "separable",
+    }  # fmt: skip
 
 
 def test_a_changed_suite_file_is_refused(tmp_path, monkeypatch):
@@ -189,7 +236,9 @@ def test_bench_resumes_and_gives_the_same_result(tiny_bench):
 
 def test_bench_and_suites_from_the_command_line(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "list", "--suites")
-    assert code == 0 and out.splitlines()[1].startswith("quick-v1 ")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
+        "core-v1", "gpu-v1", "hardware-v1", "quick-v1",
+    ]  # fmt: skip
     code, out, _ = run_cli(monkeypatch, capsys, "show", "quick-v1", "--json")
     shown = json.loads(out)
     assert shown["entries"][0] == {

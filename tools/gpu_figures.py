@@ -100,14 +100,14 @@ def agreement(restarts: int, folder: Path) -> dict:
         adam_run(AGREE_ID, track, restarts, folder / track)
         rows[track] = sorted(read_records(folder / track / RECORDS), key=lambda r: r["restart"])
     pairs = list(zip(rows["exact"], rows["gpu"], strict=True))
-    close = sum(abs(a["final_loss"] - b["final_loss"]) < 1e-9 for a, b in pairs)
+    close = sum(abs(a["fun"] - b["fun"]) < 1e-9 for a, b in pairs)
     return {
         "instance": AGREE_ID,
         "restarts": restarts,
         "final_losses_within_1e-9": close,
         "hits_exact": sum(r["hit"] for r in rows["exact"]),
         "hits_gpu": sum(r["hit"] for r in rows["gpu"]),
-        "max_abs_difference": max(abs(a["final_loss"] - b["final_loss"]) for a, b in pairs),
+        "max_abs_difference": max(abs(a["fun"] - b["fun"]) for a, b in pairs),
     }
 
 

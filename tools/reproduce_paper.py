@@ -229,8 +229,8 @@ def plot_histograms(out: Path) -> None:
         if view.config["num_parameters"] == HISTOGRAM_P:
             instance = qnntraps.load(view.config["instance"])
             plot_loss_histograms(
-                [r["start_loss"] for r in view.records],
-                [r["final_loss"] for r in view.records],
+                [r["start_fun"] for r in view.records],
+                [r["fun"] for r in view.records],
                 out / f"losses_{view.config['instance']}_{view.config['optimizer']}.png",
                 ladder_values=instance.certificate.ladder_values,
                 global_min=instance.certificate.global_min_value,

@@ -62,7 +62,7 @@ def main() -> None:
         if args.large:
             many = int(hits[args.starts :].sum())
             interval = hit_rate_interval(many, args.large)
-            finals = [records[r]["final_loss"] for r in range(args.starts, total)]
+            finals = [records[r]["fun"] for r in range(args.starts, total)]
             print(
                 f"  {name:<6} {many} of {args.large} = {many / args.large:.2%} "
                 f"(95% {interval.method} {interval.low:.2%}-{interval.high:.2%}); "

@@ -10,7 +10,7 @@ hardware facts written into the run folder (docs/hardware.md, "What is recorded"
   (loss | gradient), points, circuits, shots, the simulator seed (local backends) and the job
   id (null where the provider gives none). A chunk killed in flight leaves its jobs here, whose
   restarts are run again on resume: the records in restarts.jsonl are the truth.
-- each restart record gets `shots` (shots spent) and `hardware`: {"jobs": number of jobs,
+- each restart record gets `nshots` (shots spent) and `hardware`: {"jobs": number of jobs,
   "noisy_final_loss": the exact loss under the same noise model at the final point (density-
   matrix simulation) or null, "noisy_final_loss_note": why it is null}.
 """
@@ -93,7 +93,7 @@ class HardwareRun:
             raise write_error(error, path) from error
 
     def annotate(self, records: list[dict], oracle: ShotOracle, final: np.ndarray) -> None:
-        """Add `shots` and `hardware` to each record of the chunk (in place)."""
+        """Add `nshots` and `hardware` to each record of the chunk (in place)."""
         finite = np.all(np.isfinite(final), axis=1)
         noisy = None
         if finite.any():
@@ -105,7 +105,7 @@ class HardwareRun:
         note = self.backend.noisy_unavailable_reason
         for i, record in enumerate(records):
             value = None if noisy is None or not finite[i] else float(noisy[i])
-            record["shots"] = int(oracle.shots[i])
+            record["nshots"] = int(oracle.shots[i])
             record["hardware"] = {
                 "jobs": int(oracle.jobs[i]),
                 "noisy_final_loss": value,

@@ -2,7 +2,7 @@
 
 Everything here is a pure function of its arguments (NumPy / SciPy only, no global state); results
 are frozen dataclasses. Whether a restart is a *hit* is decided by the harness when it scores the
-restart (``final_loss - global_min <= hit_tolerance`` at the point its oracle decided, and no flag;
+restart (``fun - global_min <= hit_tolerance`` at the point its oracle decided, and no flag;
 docs/scoring.md) and is an input here: nothing in this module recomputes it from losses.
 
 Conventions

@@ -166,12 +166,12 @@ def write_figures(views: list[RunView], out: Path) -> list[Path]:
             )
         )
     for view in finished:
-        finals = [r["final_loss"] for r in view.records if is_clean(r)]
+        finals = [r["fun"] for r in view.records if is_clean(r)]
         if not finals:
             continue
         written.append(
             plot_loss_histograms(
-                [r["start_loss"] for r in view.records],
+                [r["start_fun"] for r in view.records],
                 finals,
                 view.folder / LOSSES_FIGURE,
                 ladder_values=_certified_ladder(view.config),

@@ -12,8 +12,8 @@
 * ``.lock`` is the run lock (`RunLock`): one run writes a folder at a time.
 
 Every record line is checked when read (`parse_record`); a line that is not a restart record is a
-`RunFolderError` naming the file and line. Records written before flags existed have no
-``flags``/``error``; they are read as ``[]``/``None``. Floats are written with Python's repr, so
+`RunFolderError` naming the file and line; records of older formats are read under the current
+names (`qnntraps.harness.records`). Floats are written with Python's repr, so
 they read back bit for bit.
 """
 
@@ -23,7 +23,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from qnntraps.atomic import (
     write_json_atomic,
 )
 from qnntraps.errors import QnnTrapsError
+from qnntraps.harness.records import is_int, is_number, normalize, record_problem
 
 __all__ = [
     "CONFIG",
@@ -65,10 +65,12 @@ CONFIG = "config.json"
 RECORDS = "restarts.jsonl"
 SUMMARY = "summary.json"
 LOCK = ".lock"
-RUN_FORMAT = "qnntraps-run/2"
+RUN_FORMAT = "qnntraps-run/3"
 # /1: written before sealed execution; records have no flags/error and were scored at the
-# optimizer's recommendation without a final evaluation. Still read (reports), never resumed.
-READABLE_FORMATS = ("qnntraps-run/1", RUN_FORMAT)
+# optimizer's recommendation without a final evaluation. /2: records under the old names
+# (final_point, final_loss, loss_evals, grad_evals, shots, start_loss). Both are still read
+# (reports, under the current names), never resumed.
+READABLE_FORMATS = ("qnntraps-run/1", "qnntraps-run/2", RUN_FORMAT)
 
 #: Config fields a resumed run may change: more restarts extend the run; records do not depend on
 #: the chunk size, so the first run's chunk stays in config.json whatever later runs use.
@@ -98,14 +100,6 @@ def read_json(path: Path):
         raise RunFolderError(f"cannot read {path}: {error}") from None
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def read_config(folder: Path) -> dict:
     """The run configuration in `folder`/config.json, checked for the fields every reader uses."""
     path = Path(folder) / CONFIG
@@ -115,13 +109,11 @@ def read_config(folder: Path) -> dict:
         problem = "not a JSON object"
     elif config.get("format") not in READABLE_FORMATS:
         problem = f"format is {config.get('format')!r}, not {RUN_FORMAT!r}"
-    elif not (_is_int(config.get("restarts")) and config["restarts"] >= 1):
+    elif not (is_int(config.get("restarts")) and config["restarts"] >= 1):
         problem = "restarts is not a whole number >= 1"
     elif not all(isinstance(config.get(key), str) for key in ("instance", "optimizer")):
         problem = "instance or optimizer is missing"
-    elif not (
-        _is_number(config.get("global_min_value")) and _is_number(config.get("hit_tolerance"))
-    ):
+    elif not (is_number(config.get("global_min_value")) and is_number(config.get("hit_tolerance"))):
         problem = "global_min_value or hit_tolerance is not a finite number"
     if problem:
         raise RunFolderError(
@@ -132,55 +124,14 @@ def read_config(folder: Path) -> dict:
 
 
 # --- records --------------------------------------------------------------------------------------
-_NUMBER_OR_NONE = ("final_loss", "gap")
-_COUNTS = ("loss_evals", "grad_evals")
-
-
-def _record_problem(record) -> str | None:
-    """What is wrong with a parsed record line, or None when it is a well-formed record."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    restart = record.get("restart")
-    if not (_is_int(restart) and restart >= 0):
-        return "restart is not a whole number >= 0"
-    if not _is_number(record.get("start_loss")):
-        return "start_loss is not a finite number"
-    for key in _NUMBER_OR_NONE:
-        if key not in record or not (record[key] is None or _is_number(record[key])):
-            return f"{key} is not a finite number or null"
-    for key in _COUNTS:
-        if not (_is_int(record.get(key)) and record[key] >= 0):
-            return f"{key} is not a whole number >= 0"
-    equivalent = record.get("equivalent_evals")
-    if not (_is_number(equivalent) and equivalent >= 0):
-        return "equivalent_evals is not a number >= 0"
-    for key in ("hit", "stopped_by_wall"):
-        if not isinstance(record.get(key), bool):
-            return f"{key} is not true or false"
-    flags = record.get("flags", [])
-    if not (isinstance(flags, list) and all(isinstance(flag, str) for flag in flags)):
-        return "flags is not a list of strings"
-    error = record.get("error")
-    if not (error is None or isinstance(error, str)):
-        return "error is not a string or null"
-    point = record.get("final_point")
-    if not (point is None or isinstance(point, list)):
-        return "final_point is not a list or null"
-    if "wall_seconds" in record and not _is_number(record["wall_seconds"]):
-        return "wall_seconds is not a finite number"
-    if record["hit"] and (flags or record["final_loss"] is None):
-        return "a restart with a flag or without a final loss is marked as a hit"
-    return None
-
-
 def parse_record(line: bytes | str, path: Path, number: int) -> dict:
-    """One record line, checked; old records get ``flags = []`` and ``error = None``.
+    """One record line, checked and under the current names (`qnntraps.harness.records`).
 
     Raises RunFolderError naming `path` and line `number` for anything that is not a record.
     """
     try:
-        record = _loads(line)
-        problem = _record_problem(record)
+        record = normalize(_loads(line))
+        problem = record_problem(record)
     except ValueError as error:
         problem = f"not JSON: {error}"
     if problem:
@@ -188,8 +139,6 @@ def parse_record(line: bytes | str, path: Path, number: int) -> dict:
             f"{path}, line {number}: not a restart record ({problem}); restore the file, or "
             f"delete that line and run the same command again to recompute that restart"
         )
-    record.setdefault("flags", [])
-    record.setdefault("error", None)
     return record
 
 
@@ -210,7 +159,7 @@ class RecordsFile:
 def load_records(path: Path, keep_final_points: bool = True) -> RecordsFile:
     """Read and check every whole line of `path` (missing: no records); writes nothing.
 
-    `keep_final_points=False` drops each record's ``final_point`` (saves memory on big runs).
+    `keep_final_points=False` drops each record's ``x`` (saves memory on big runs).
     """
     path = Path(path)
     records: dict[int, dict] = {}
@@ -229,7 +178,7 @@ def load_records(path: Path, keep_final_points: bool = True) -> RecordsFile:
                 break
             record = parse_record(line, path, number)
             if not keep_final_points:
-                record.pop("final_point", None)
+                record.pop("x", None)
             records[record["restart"]] = record
             whole += len(line)
     return RecordsFile(path, records, whole, torn)
@@ -304,9 +253,8 @@ def _differences(existing: dict, config: dict) -> list[str]:
 def _check_same_run(folder: Path, existing: dict, config: dict) -> None:
     if existing.get("format") != RUN_FORMAT:
         raise RunFolderError(
-            f"{folder} holds a run written by an older qnntraps ({existing.get('format')}, "
-            "scored without sealed execution's rules): `qnntraps report` still reads it, but it "
-            "cannot be resumed; use a new --out folder"
+            f"{folder} holds a run written by an older qnntraps ({existing.get('format')}): "
+            "`qnntraps report` still reads it, but it cannot be resumed; use a new --out folder"
         )
     differing = _differences(existing, config)
     if differing:

@@ -182,11 +182,17 @@ def check_counts(settings: RunSettings) -> None:
         raise RunSettingsError(f"--worker-timeout must be positive seconds, not {timeout!r}")
 
 
-def _prepare(instance: Instance, settings: RunSettings, executor: SealedExecutor | None) -> _Plan:
-    """Everything that can be checked before a byte is written (see the module docstring)."""
+def _prepare(
+    instance: Instance,
+    settings: RunSettings,
+    executor: SealedExecutor | None,
+    sha256: str | None = None,
+) -> _Plan:
+    """Everything that can be checked before a byte is written (see the module docstring).
+    `sha256` keys the starts; by default it is the registry's pin of the instance."""
     check_counts(settings)
     device = device_for(settings.track)
-    sha256 = find_entry(instance.id).sha256
+    sha256 = sha256 or find_entry(instance.id).sha256
     p = instance.num_parameters
     name = settings.optimizer_name
     overrides = dict(settings.hyperparameters or {})
@@ -338,6 +344,51 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
     return summary
 
 
+def run_restarts(
+    instance: Instance,
+    settings: RunSettings,
+    indices: list[int],
+    *,
+    sha256: str | None = None,
+    executor: SealedExecutor | None = None,
+) -> list[dict]:
+    """The records of restarts `indices`, run in that order in chunks of the settings' chunk
+    size; nothing is written. Verification re-runs a submission's restarts this way (another
+    order and chunking must give the same records) and runs held-out instances, which are in
+    no registry: `sha256` then keys their starts. Not for the hardware track.
+    """
+    if settings.track == "hardware":
+        raise RunSettingsError("run_restarts is for the exact and gpu tracks")
+    check_counts(settings)
+    if len(set(indices)) != len(indices) or not all(
+        isinstance(r, int) and 0 <= r < MAX_RESTARTS for r in indices
+    ):
+        raise RunSettingsError(
+            f"restart indices must be distinct whole numbers below {MAX_RESTARTS}"
+        )
+    sealed = settings.execution_mode() == "sealed"
+    if not sealed:
+        own = contextlib.nullcontext(None)
+    elif executor is not None:
+        own = contextlib.nullcontext(executor)
+    else:
+        own = SealedExecutor(settings.worker_timeout)
+    records: list[dict] = []
+    with own as pool:
+        plan = _prepare(instance, settings, pool, sha256)
+        form = torch_product.to_torch(instance.product_form, plan.device)
+        size = settings.chunk_size()
+        for begin in range(0, len(indices), size):
+            chunk = list(indices[begin : begin + size])
+            oracle = Oracle(form, len(chunk), plan.budget)
+            starts = start_points(plan.sha256, chunk, instance.num_parameters)
+            began = time.perf_counter()
+            _run_one_chunk(plan, pool, oracle, starts, chunk)
+            wall = time.perf_counter() - began
+            records += score_chunk(instance, chunk, starts, oracle, wall)
+    return records
+
+
 def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indices) -> None:
     sha256 = plan.sha256
     if pool is None:
@@ -372,7 +423,8 @@ def pending_chunks(done: Container[int], restarts: int, size: int) -> Iterator[l
 
 
 def score_chunk(instance, indices, starts, oracle: Oracle, wall: float) -> list[dict]:
-    """One record per restart, scored by the exact CPU loss at the point its oracle decided.
+    """One record per restart (`qnntraps.harness.records`), scored by the exact CPU loss at the
+    point its oracle decided.
 
     A hit needs a point, a gap within the tolerance, no flag, and more than one evaluation (a
     restart that evaluated nothing but the point it is scored at is flagged `hit-at-zero-cost`).
@@ -396,15 +448,16 @@ def score_chunk(instance, indices, starts, oracle: Oracle, wall: float) -> list[
         records.append(
             {
                 "restart": int(r),
-                "start_loss": float(start_loss[i]),
-                "final_loss": float(final_loss[i]) if finite[i] else None,
+                "x": [float(x) for x in final[i]] if finite[i] else None,
+                "fun": float(final_loss[i]) if finite[i] else None,
+                "nfev": loss_evals,
+                "njev": grad_evals,
+                "nshots": 0,
+                "start_fun": float(start_loss[i]),
                 "gap": gap if finite[i] and math.isfinite(gap) else None,
                 "hit": within and not flags,
-                "loss_evals": loss_evals,
-                "grad_evals": grad_evals,
                 "equivalent_evals": loss_evals + 2 * p * grad_evals,
                 "stopped_by_wall": bool(oracle.stopped_by_wall[i]),
-                "final_point": [float(x) for x in final[i]] if finite[i] else None,
                 "wall_seconds": wall / len(indices),
                 "flags": flags,
                 "error": oracle.error(i),

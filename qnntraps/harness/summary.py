@@ -4,7 +4,7 @@ A pure function of config.json and the records, so `qnntraps report` recomputes 
 trusting a summary.json that may be stale. Its rules (docs/scoring.md):
 
 * hits are the records' ``hit`` fields, set by the harness when it scored the restart; a flagged
-  restart or one without a real final point (``final_loss`` null) is never a hit;
+  restart or one without a real final point (``fun`` null) is never a hit;
 * ``flagged`` counts the restarts that carry each flag; ``non_finite_final_points`` counts those
   without a real final point; ``stopped_by_wall`` those stopped by the wall budget;
 * the gap statistics and the converged ladder are over the *clean* restarts: those with a real
@@ -32,7 +32,7 @@ SETTINGS = (
 
 def is_clean(record: dict) -> bool:
     """A restart that ended at a real point with no flag: it enters the gaps and the ladder."""
-    return record["final_loss"] is not None and not record.get("flags")
+    return record["fun"] is not None and not record.get("flags")
 
 
 def run_summary(config: dict, records: dict[int, dict]) -> dict:
@@ -43,12 +43,12 @@ def run_summary(config: dict, records: dict[int, dict]) -> dict:
     summary["complete"] = len(wanted) == config["restarts"]
     flagged = Counter(flag for r in wanted for flag in dict.fromkeys(r.get("flags") or ()))
     summary["flagged"] = dict(sorted(flagged.items()))
-    summary["non_finite_final_points"] = sum(r["final_loss"] is None for r in wanted)
+    summary["non_finite_final_points"] = sum(r["fun"] is None for r in wanted)
     summary["stopped_by_wall"] = sum(bool(r["stopped_by_wall"]) for r in wanted)
     if not wanted:
         return summary
     global_min = config["global_min_value"]
-    finals = np.array([r["final_loss"] for r in wanted if is_clean(r)], dtype=np.float64)
+    finals = np.array([r["fun"] for r in wanted if is_clean(r)], dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         gaps = finals - global_min
     metrics = summarize(
@@ -56,8 +56,8 @@ def run_summary(config: dict, records: dict[int, dict]) -> dict:
         gaps[np.isfinite(gaps)],
         global_min,
         config["hit_tolerance"],
-        [r["loss_evals"] for r in wanted],
-        [r["grad_evals"] for r in wanted],
+        [r["nfev"] for r in wanted],
+        [r["njev"] for r in wanted],
         [r["equivalent_evals"] for r in wanted],
     )
     summary["metrics"] = metrics.as_dict()
@@ -74,5 +74,5 @@ def run_summary(config: dict, records: dict[int, dict]) -> dict:
 def clean_gaps(config: dict, records) -> list[float]:
     """Final gaps of the clean restarts among `records` (for figures), finite only."""
     global_min = config["global_min_value"]
-    gaps = (r["final_loss"] - global_min for r in records if is_clean(r))
+    gaps = (r["fun"] - global_min for r in records if is_clean(r))
     return [gap for gap in gaps if math.isfinite(gap)]

@@ -8,7 +8,10 @@ sha256 over them:
             path (UTF-8) + b"\\0" + sha256(file bytes) (32 bytes) )
 
 over the files whose names end in .py, .pyx, .pxd, .so or .pyd. A built-in baseline's identity is
-the qnntraps package's own. The module is located the way `import` would find it — the current
+that of the qnntraps.optimizers subpackage (every built-in and the adapters that drive them), so
+that a baseline's entry stays verifiable while the rest of qnntraps changes around it: a change
+to the harness that changed what a baseline does shows up as records that differ on re-run.
+The module is located the way `import` would find it — the current
 working directory first, then sys.path — but by the path finder alone, which reads directories
 and never executes the module, so the harness's process runs no plug-in code to compute it.
 """
@@ -46,7 +49,7 @@ class CodeIdentity:
 def code_identity(name: str, builtin: bool) -> CodeIdentity:
     """The identity of the optimizer `name` (built-in, entry point or module:callable)."""
     if builtin:
-        return _identity(name, "qnntraps")
+        return _identity(name, "qnntraps", inside="optimizers")
     if ":" in name:
         return _identity(name, name.partition(":")[0].split(".")[0])
     for entry in importlib.metadata.entry_points(group="qnntraps.optimizers"):
@@ -61,9 +64,11 @@ def code_identity(name: str, builtin: bool) -> CodeIdentity:
     return CodeIdentity(name, None, None, None, 0, None, "no such optimizer")
 
 
-def _identity(name: str, top: str) -> CodeIdentity:
+def _identity(name: str, top: str, inside: str | None = None) -> CodeIdentity:
     distribution, version = _distribution(top)
     location = _locate(top)
+    if location is not None and inside is not None:
+        location, top = location / inside, f"{top}.{inside}"
     if location is None:
         return CodeIdentity(name, top, distribution, version, 0, None, f"module {top!r} not found")
     files = _source_files(location)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qnntraps.errors import QnnTrapsError
+from qnntraps.ids import parse_instance_id
 from qnntraps.oracles.budget import Budget, BudgetSpecError, require_shots
 from qnntraps.registry import find_entry
 
@@ -45,9 +46,11 @@ class SuiteEntry:
 
 @dataclass(frozen=True)
 class HeldOutRule:
-    """What verification runs besides the public instances. `families` and `p` name the fresh
-    instances generated in memory at verification time from a seed chosen then (none: the suite
-    is for development and is not ranked); `restarts` per held-out instance."""
+    """What verification runs besides the public instances: for every public entry whose family
+    is in `families` and whose p is in `p`, a fresh instance of the same family, variant and p,
+    generated in memory at verification time from a seed chosen then, run `restarts` times with
+    the entry's budget (`held_out_entries`). No families: the suite is for development and is
+    not ranked."""
 
     description: str
     families: tuple[str, ...] = ()
@@ -72,6 +75,18 @@ class Suite:
     @property
     def restarts(self) -> int:
         return sum(entry.restarts for entry in self.entries)
+
+
+def held_out_entries(suite: Suite) -> tuple[SuiteEntry, ...]:
+    """The public entries that verification mirrors with fresh instances, with the held-out
+    restart count."""
+    rule = suite.held_out
+    chosen = []
+    for entry in suite.entries:
+        parsed = parse_instance_id(entry.instance)
+        if parsed.family in rule.families and parsed.p in rule.p:
+            chosen.append(SuiteEntry(entry.instance, rule.restarts, entry.budget))
+    return tuple(chosen)
 
 
 def suite_ids() -> list[str]:
@@ -129,7 +144,10 @@ def parse_suite(data: bytes, name: str, sha256: str = "") -> Suite:
     seen = [entry.instance for entry in parsed]
     if len(set(seen)) != len(seen):
         raise fail("an instance is listed twice")
-    return Suite(suite_id, track, document["description"], budget_range, held_out, parsed, sha256)
+    suite = Suite(suite_id, track, document["description"], budget_range, held_out, parsed, sha256)
+    if held_out.families and not held_out_entries(suite):
+        raise fail("held_out names no family and p of any entry: nothing would be held out")
+    return suite
 
 
 def _entry(row, index: int, track: str, fail) -> SuiteEntry:
