@@ -7,6 +7,9 @@ instance.certificate.global_min_value
 qnntraps.reference_rates(instance)  # 2^-p and, on `construction`, gradient flow's q^p
 result = qnntraps.bench("adam", "quick-v1", "runs/quick-v1/adam")   # a suite, sealed, scored
 result.score.value, result.table()
+qnntraps.build_submission("runs/quick-v1/adam", "board/submissions/adam.json")  # the leaderboard
+qnntraps.verify_submission("board/submissions/adam.json", sample=20)
+qnntraps.render_leaderboard("board")
 """
 
 from qnntraps.certificates.reference_rates import (
@@ -28,11 +31,14 @@ __all__ = [
     "RegistryEntry",
     "Suite",
     "bench",
+    "build_submission",
     "list_instances",
     "load",
     "load_suite",
     "reference_rates",
+    "render_leaderboard",
     "suite_ids",
+    "verify_submission",
 ]
 __version__ = "0.1.0"
 
@@ -42,11 +48,15 @@ _LAZY = {
     "Suite": "qnntraps.suites.definitions",
     "load_suite": "qnntraps.suites.definitions",
     "suite_ids": "qnntraps.suites.definitions",
+    "build_submission": "qnntraps.leaderboard.submission",
+    "verify_submission": "qnntraps.leaderboard.verify",
+    "render_leaderboard": "qnntraps.leaderboard.render",
 }
 
 
 def __getattr__(name: str):
-    """The suite API, imported on first use: it needs torch, which `import qnntraps` does not."""
+    """The suite and leaderboard API, imported on first use: they need torch, which `import
+    qnntraps` does not."""
     if name in _LAZY:
         import importlib
 

@@ -557,6 +557,109 @@ class _SuiteProgress:
             self.bar = None
 
 
+@cli.group("leaderboard")
+def leaderboard_group() -> None:
+    """Build, verify and render leaderboard submissions (docs/submitting.md)."""
+
+
+@leaderboard_group.command("submit")
+@click.argument("bench_folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="the submission FILE.json to write (its records go beside it, in FILE.records/)",
+)  # fmt: skip
+@click.option("--entry", help="the entry's name on the leaderboard (default: OPTIMIZER-SUITE)")
+@click.option("--submitter", default="anonymous", show_default=True, help="who submits it")
+@click.option("--description", default="", help="one paragraph on the method")
+@click.option(
+    "--tuning", "tuning_file", type=click.Path(dir_okay=False, path_type=Path),
+    help='JSON file: {"rule": "tuned", "search_space": {...}, "trials": N, "description": ...}; '
+    "default: fixed hyper-parameters",
+)  # fmt: skip
+def leaderboard_submit(bench_folder, out, entry, submitter, description, tuning_file) -> None:
+    """Build a submission from the finished bench in DIR."""
+    from qnntraps.leaderboard.submission import SubmissionError, build_submission
+
+    tuning = None
+    if tuning_file is not None:
+        try:
+            tuning = json.loads(tuning_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SubmissionError(
+                f"--tuning {tuning_file}: not a readable JSON file ({error})"
+            ) from None
+    submission = build_submission(
+        bench_folder, out, entry=entry, submitter=submitter, description=description,
+        tuning=tuning,
+    )  # fmt: skip
+    score = submission.document["claims"]["score"]
+    click.echo(
+        f"wrote {out} (entry {submission.document['entry']}, {submission.suite.id}, score "
+        f"{score['value']:.4f} [{score['interval'][0]:.4f}, {score['interval'][1]:.4f}]) and "
+        f"{len(submission.claims)} record files in {out.parent / (out.stem + '.records')}"
+    )
+
+
+@leaderboard_group.command("verify")
+@click.argument("submission_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--sample", type=click.IntRange(min=1),
+    help="re-run K seeded-random restarts per instance (default: every restart)",
+)  # fmt: skip
+@click.option("--sample-seed", type=click.IntRange(min=0), help="seed of the sample and order")
+@click.option(
+    "--heldout", "heldout_seed", type=click.IntRange(min=0),
+    help="run fresh held-out instances generated from this seed (choose it now, tell nobody)",
+)  # fmt: skip
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path),
+    help="where the report goes (default: FILE's folder, STEM.verification.json)",
+)  # fmt: skip
+@_worker_timeout_option
+def leaderboard_verify(submission_file, sample, sample_seed, heldout_seed, report, worker_timeout):
+    """Check a submission, re-run it sealed and on held-out instances; write the report."""
+    from qnntraps.leaderboard.verify import default_report_path, verify_submission
+
+    with _SuiteProgress() as progress:
+        result = verify_submission(
+            submission_file, sample=sample, sample_seed=sample_seed, heldout_seed=heldout_seed,
+            report=report, worker_timeout=worker_timeout, progress=progress,
+        )  # fmt: skip
+    public = result.public_score
+    click.echo(
+        f"verified {submission_file}: {result.rerun_restarts} restarts re-run sealed (chunk "
+        f"{result.chunk}, sample seed {result.sample_seed}), every record identical; public "
+        f"score {public.value:.4f} [{public.low:.4f}, {public.high:.4f}]"
+    )
+    if result.held_out_score is not None:
+        held, drop = result.held_out_score, result.drop
+        click.echo(
+            f"held-out (seed {result.held_out_seed}): score {held.value:.4f} [{held.low:.4f}, "
+            f"{held.high:.4f}]; hits {drop.held_out_hits}/{drop.held_out_n} against public "
+            f"{drop.public_hits}/{drop.public_n}, one-sided p = {drop.p_value:.3g}"
+            + (" — DROP FLAGGED" if drop.flagged else "")
+        )
+    click.echo(f"wrote {report or default_report_path(submission_file)}")
+
+
+@leaderboard_group.command("render")
+@click.option(
+    "--folder", default=Path("leaderboard"), show_default=True,
+    type=click.Path(file_okay=False, path_type=Path), help="the leaderboard folder",
+)  # fmt: skip
+def leaderboard_render(folder: Path) -> None:
+    """Regenerate FOLDER/README.md's tables and FOLDER/index.html from FOLDER/submissions/."""
+    from qnntraps.leaderboard.render import render_leaderboard
+
+    rendered = render_leaderboard(folder)
+    for track, rows in rendered.rows.items():
+        if rows:
+            ranked = sum(row.ranked for row in rows)
+            click.echo(f"{track}: {len(rows)} entries, {ranked} ranked on held-out scores")
+    click.echo(f"wrote {rendered.readme}")
+    click.echo(f"wrote {rendered.page}")
+
+
 @cli.command("report")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--plots/--no-plots", default=True, show_default=True, help="write PNG figures")

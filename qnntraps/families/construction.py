@@ -80,16 +80,21 @@ def _base_id(family: str, p: int, version: int) -> str:
 
 
 def build_construction(
-    family: str, p: int, noise: float | None = None, version: int = 1
+    family: str, p: int, noise: float | None = None, version: int = 1, key: str | None = None
 ) -> Instance:
-    """Generate a construction-family instance (noise: label-noise standard deviation or None)."""
+    """Generate a construction-family instance (noise: label-noise standard deviation or None).
+
+    `key` replaces the ID as the seed key of every draw (its label noise: key + "/noise"): a
+    held-out instance, fresh but of the same family, variant and p, whose ID stays the public
+    one's and whose provenance records the key.
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown construction family {family!r}")
     if version != 1:
         raise ValueError(f"generator knows version 1 of {family}, not {version}")
     coupled = family == "construction-coupled"
     base_id = _base_id(family, p, version)
-    rng = generator_from_key(base_id)
+    rng = generator_from_key(key or base_id)
     signs = rng.integers(0, 2, size=p) * 2 - 1
     sets = constraint_sets(p, coupled, rng)
     incidence = incidence_matrix(sets, p)
@@ -128,16 +133,19 @@ def build_construction(
         dataset = Dataset(PauliMixtureStates(codes, eps), clean_labels)
     else:
         instance_id = format_instance_id(InstanceId(family, p, f"noise{noise:g}", version))
-        draws = generator_from_key(instance_id).standard_normal(m)
+        noise_key = instance_id if key is None else f"{key}/noise"
+        draws = generator_from_key(noise_key).standard_normal(m)
         # Rounded to 1e-12 so that the stored labels cannot depend on the last bit of a libm.
         labels = clean_labels + np.round(noise * draws, 12)
         dataset = Dataset(PauliMixtureStates(codes, eps), labels, noiseless_labels=clean_labels)
         parameters.append(("label_noise_std", float(noise)))
-        parameters.append(("noise_seed", seed_from_key(instance_id)))
+        parameters.append(("noise_seed", seed_from_key(noise_key)))
+    if key is not None:
+        parameters.append(("seed_key", key))
     provenance = Provenance(
         family=family,
         generator_version=GENERATOR_VERSION,
-        seed=seed_from_key(base_id),
+        seed=seed_from_key(key or base_id),
         parameters=tuple(sorted(parameters)),
     )
     if noise is None:

@@ -57,12 +57,16 @@ def separable_data(p: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return w, features[order], labels[order]
 
 
-def separable_parts(p: int, flip: float | None, version: int = 1):
-    """ID, ansatz, observable, dataset, provenance and w of a separable instance (no certificate)."""
+def separable_parts(p: int, flip: float | None, version: int = 1, key: str | None = None):
+    """ID, ansatz, observable, dataset, provenance and w of a separable instance (no certificate).
+
+    `key` replaces the ID as the seed key of the data (of the flips: key + "/flip"): a held-out
+    instance of the same p and variant under the public ID, its provenance recording the key.
+    """
     if version != 1:
         raise ValueError(f"generator knows version 1 of {FAMILY}, not {version}")
     base_id = format_instance_id(InstanceId(FAMILY, p, None, version))
-    w, features, clean = separable_data(p, generator_from_key(base_id))
+    w, features, clean = separable_data(p, generator_from_key(key or base_id))
     m = clean.size
     parameters: list[tuple[str, int | float | str]] = [
         ("p", p),
@@ -74,20 +78,23 @@ def separable_parts(p: int, flip: float | None, version: int = 1):
     else:
         instance_id = format_instance_id(InstanceId(FAMILY, p, f"flip{flip:g}", version))
         count = int(round(flip * m))
-        flipped = generator_from_key(instance_id).choice(m, size=count, replace=False)
+        flip_key = instance_id if key is None else f"{key}/flip"
+        flipped = generator_from_key(flip_key).choice(m, size=count, replace=False)
         labels = clean.copy()
         labels[flipped] = 1.0 - labels[flipped]
         noiseless = clean
         parameters += [
             ("label_flip_fraction", float(flip)),
             ("num_flipped", count),
-            ("noise_seed", seed_from_key(instance_id)),
+            ("noise_seed", seed_from_key(flip_key)),
         ]
+    if key is not None:
+        parameters.append(("seed_key", key))
     ansatz = Ansatz(p, p, np.diag(np.full(p, Z)).astype(np.int8), np.arange(p), np.zeros(p))
     observable = ProductObservable(np.tile([1.0, 0.0, 1.0, 0.0], (p, 1)))
     dataset = Dataset(EncodedFeatures(features), labels, noiseless)
     provenance = Provenance(
-        FAMILY, GENERATOR_VERSION, seed_from_key(base_id), tuple(sorted(parameters))
+        FAMILY, GENERATOR_VERSION, seed_from_key(key or base_id), tuple(sorted(parameters))
     )
     return instance_id, ansatz, observable, dataset, provenance, w
 
@@ -135,9 +142,12 @@ def certify(form: ProductForm, instance_id: str, progress=None) -> Certificate:
     )
 
 
-def build_separable(p: int, flip: float | None = None, version: int = 1, progress=None) -> Instance:
-    """Generate and certify a separable instance (flip: fraction of labels flipped, or None)."""
-    instance_id, ansatz, observable, dataset, provenance, _ = separable_parts(p, flip, version)
+def build_separable(
+    p: int, flip: float | None = None, version: int = 1, progress=None, key: str | None = None
+) -> Instance:
+    """Generate and certify a separable instance (flip: fraction of labels flipped, or None;
+    key: see `separable_parts`)."""
+    instance_id, ansatz, observable, dataset, provenance, _ = separable_parts(p, flip, version, key)
     form = compile_product_form(ansatz, observable, dataset)
-    certificate = certify(form, instance_id, progress)
+    certificate = certify(form, key or instance_id, progress)
     return Instance(instance_id, ansatz, observable, dataset, certificate, provenance)

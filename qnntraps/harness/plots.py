@@ -150,7 +150,9 @@ def hit_rate_figure(
         positive.extend(high)
     if not all_p:
         raise ValueError("plot_hit_rate_vs_p needs at least one (p, hits, n) point")
-    p_grid = np.linspace(min(all_p), max(all_p), 200)
+    # One p alone still gets a stretch of the reference lines and whole-number ticks around it.
+    spread = 0.0 if max(all_p) > min(all_p) else 0.5
+    p_grid = np.linspace(min(all_p) - spread, max(all_p) + spread, 200)
     for (label, curve), (style, shade) in zip(references.items(), _REFERENCE_STYLES, strict=False):
         values = np.asarray(curve(p_grid), dtype=np.float64)
         ax.plot(p_grid, values, linestyle=style, color=shade, linewidth=1.2, label=label)
@@ -168,6 +170,8 @@ def hit_rate_figure(
     ax.set_yscale("log")
     ax.set_ylim(bottom=min(positive) / 2, top=1.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if spread:
+        ax.set_xlim(min(all_p) - 1, max(all_p) + 1)
     ax.set_xlabel("p (number of parameters)")
     ax.set_ylabel("hit rate (hits / N), 95% interval")
     ax.grid(True, which="major", alpha=0.3)

@@ -289,19 +289,22 @@ def run(
     """
     out = Path(out)
     check_counts(settings)
-    sealed = settings.execution_mode() == "sealed"
-    if not sealed:
-        own = contextlib.nullcontext(None)
-    elif executor is not None:
-        own = contextlib.nullcontext(executor)
-    else:
-        own = SealedExecutor(settings.worker_timeout)
+    own = _pool(settings, executor)
     with own as pool:
         plan = _prepare(instance, settings, pool)
         results.check_run(out, plan.config)
         with results.RunLock(out):
             done = results.open_run(out, plan.config)
             return _execute(plan, out, done, pool, progress)
+
+
+def _pool(settings: RunSettings, executor: SealedExecutor | None):
+    """The context giving a run its sealed executor: none in process, the given one, or its own."""
+    if settings.execution_mode() != "sealed":
+        return contextlib.nullcontext(None)
+    if executor is not None:
+        return contextlib.nullcontext(executor)
+    return SealedExecutor(settings.worker_timeout)
 
 
 def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
@@ -366,13 +369,7 @@ def run_restarts(
         raise RunSettingsError(
             f"restart indices must be distinct whole numbers below {MAX_RESTARTS}"
         )
-    sealed = settings.execution_mode() == "sealed"
-    if not sealed:
-        own = contextlib.nullcontext(None)
-    elif executor is not None:
-        own = contextlib.nullcontext(executor)
-    else:
-        own = SealedExecutor(settings.worker_timeout)
+    own = _pool(settings, executor)
     records: list[dict] = []
     with own as pool:
         plan = _prepare(instance, settings, pool, sha256)
