@@ -601,7 +601,10 @@ def leaderboard_submit(bench_folder, out, entry, submitter, description, tuning_
 
 
 @leaderboard_group.command("verify")
-@click.argument("submission_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "submission_files", metavar="FILE...", nargs=-1, required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)  # fmt: skip
 @click.option(
     "--sample", type=click.IntRange(min=1),
     help="re-run K seeded-random restarts per instance (default: every restart)",
@@ -613,33 +616,49 @@ def leaderboard_submit(bench_folder, out, entry, submitter, description, tuning_
 )  # fmt: skip
 @click.option(
     "--report", type=click.Path(dir_okay=False, path_type=Path),
-    help="where the report goes (default: FILE's folder, STEM.verification.json)",
+    help="where the report goes (one FILE only; default: FILE's folder, STEM.verification.json)",
 )  # fmt: skip
 @_worker_timeout_option
-def leaderboard_verify(submission_file, sample, sample_seed, heldout_seed, report, worker_timeout):
-    """Check a submission, re-run it sealed and on held-out instances; write the report."""
-    from qnntraps.leaderboard.verify import default_report_path, verify_submission
+def leaderboard_verify(submission_files, sample, sample_seed, heldout_seed, report, worker_timeout):
+    """Check submissions, re-run them sealed and on held-out instances; write their reports.
 
-    with _SuiteProgress() as progress:
-        result = verify_submission(
-            submission_file, sample=sample, sample_seed=sample_seed, heldout_seed=heldout_seed,
-            report=report, worker_timeout=worker_timeout, progress=progress,
-        )  # fmt: skip
-    public = result.public_score
-    click.echo(
-        f"verified {submission_file}: {result.rerun_restarts} restarts re-run sealed (chunk "
-        f"{result.chunk}, sample seed {result.sample_seed}), every record identical; public "
-        f"score {public.value:.4f} [{public.low:.4f}, {public.high:.4f}]"
+    Several FILEs are verified one after the other with the same held-out instances (generated
+    once); the first that fails stops the command, and the reports already written stay.
+    """
+    from qnntraps.leaderboard.verify import (
+        VerificationError,
+        default_report_path,
+        verify_submission,
     )
-    if result.held_out_score is not None:
-        held, drop = result.held_out_score, result.drop
+
+    if report is not None and len(submission_files) > 1:
+        raise VerificationError("--report names the report of one FILE; leave it out for several")
+    generated: dict = {}
+    for submission_file in submission_files:
+        if submission_file.name.endswith(".verification.json"):
+            click.echo(f"skipped {submission_file}: a verification report, not a submission")
+            continue
+        with _SuiteProgress() as progress:
+            result = verify_submission(
+                submission_file, sample=sample, sample_seed=sample_seed,
+                heldout_seed=heldout_seed, report=report, worker_timeout=worker_timeout,
+                progress=progress, held_out_instances=generated,
+            )  # fmt: skip
+        public = result.public_score
         click.echo(
-            f"held-out (seed {result.held_out_seed}): score {held.value:.4f} [{held.low:.4f}, "
-            f"{held.high:.4f}]; hits {drop.held_out_hits}/{drop.held_out_n} against public "
-            f"{drop.public_hits}/{drop.public_n}, one-sided p = {drop.p_value:.3g}"
-            + (" — DROP FLAGGED" if drop.flagged else "")
+            f"verified {submission_file}: {result.rerun_restarts} restarts re-run sealed (chunk "
+            f"{result.chunk}, sample seed {result.sample_seed}), every record identical; public "
+            f"score {public.value:.4f} [{public.low:.4f}, {public.high:.4f}]"
         )
-    click.echo(f"wrote {report or default_report_path(submission_file)}")
+        if result.held_out_score is not None:
+            held, drop = result.held_out_score, result.drop
+            click.echo(
+                f"held-out (seed {result.held_out_seed}): score {held.value:.4f} "
+                f"[{held.low:.4f}, {held.high:.4f}]; hits {drop.held_out_hits}/{drop.held_out_n} "
+                f"against public {drop.public_hits}/{drop.public_n}, one-sided p = "
+                f"{drop.p_value:.3g}" + (" — DROP FLAGGED" if drop.flagged else "")
+            )
+        click.echo(f"wrote {report or default_report_path(submission_file)}")
 
 
 @leaderboard_group.command("render")

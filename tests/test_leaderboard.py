@@ -208,6 +208,21 @@ def test_held_out_instances_are_fresh_certified_and_reproducible():
     assert ("seed_key", "heldout/5/construction-p4-noise0.05-v1") in noisy.provenance.parameters
 
 
+def test_verify_takes_several_files_and_skips_reports(tiny, bench_folder, tmp_path, monkeypatch,
+                                                      capsys):  # fmt: skip
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in paths:
+        build_submission(bench_folder, path)
+    (tmp_path / "a.verification.json").write_text("{}")
+    code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "verify", str(paths[0]),
+                             str(tmp_path / "a.verification.json"), str(paths[1]),
+                             "--sample", "2", "--heldout", "4")  # fmt: skip
+    assert code == 0, err
+    assert "skipped" in out and out.count("held-out (seed 4)") == 2
+    reports = [json.loads((tmp_path / f"{n}.verification.json").read_text()) for n in "ab"]
+    assert reports[0]["held_out"]["instances"] == reports[1]["held_out"]["instances"]
+
+
 def test_the_drop_test_is_the_pooled_two_proportion_z_test():
     from scipy.stats import norm
 

@@ -179,8 +179,8 @@ def build_submission(
             f"({code.get('note') or 'no code identity recorded'}); a submission names its code "
             "by sha256"
         )
-    trials = int(tuning.get("trials", 1)) if isinstance(tuning, dict) else 1
-    score = entry_score(outcomes, suite.budget_range, trials)
+    validate_document(tuning, f"{out} (--tuning)", part="tuning")
+    score = entry_score(outcomes, suite.budget_range, int(tuning.get("trials", 1)))
     versions = first.get("versions") or {}
     document = {
         "format": FORMAT,
@@ -285,18 +285,22 @@ def _read_bytes(path: Path) -> bytes:
 
 
 # --- reading --------------------------------------------------------------------------------------
-def validate_document(document, name: str) -> None:
-    """Check a parsed submission against the JSON Schema; the error names the first place."""
+def validate_document(document, name: str, part: str | None = None) -> None:
+    """Check a parsed submission (or one top-level `part` of it) against the JSON Schema; the
+    error names the first place that is wrong."""
     import jsonschema
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    if part is not None:
+        schema = {**schema["properties"][part], "$defs": schema["$defs"]}
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(
-        validator.iter_errors(document), key=lambda e: (list(e.absolute_path), e.message)
+        validator.iter_errors(document), key=lambda e: (str(list(e.absolute_path)), e.message)
     )
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        where = _where(error.absolute_path)
+        deepest = max(len(e.absolute_path) for e in errors)  # the most specific place
+        error = next(e for e in errors if len(e.absolute_path) == deepest)
+        where = _where([part, *error.absolute_path] if part else error.absolute_path)
         message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
         raise SubmissionError(
             f"{name}: {where}: {message} (the schema: {SCHEMA.name}; docs/submitting.md)"

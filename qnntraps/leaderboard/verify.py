@@ -38,7 +38,7 @@ from qnntraps.atomic import write_json_atomic
 from qnntraps.errors import QnnTrapsError
 from qnntraps.harness.records import reproducible_part
 from qnntraps.harness.runner import RunSettings, run_restarts
-from qnntraps.leaderboard.heldout import HeldOutError, held_out_instance
+from qnntraps.leaderboard.heldout import HeldOutError, HeldOutInstance, held_out_instance
 from qnntraps.leaderboard.submission import (
     Submission,
     claim_totals,
@@ -176,9 +176,14 @@ def verify_submission(
     report: str | Path | None = None,
     worker_timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[str, int, int], None] | None = None,
+    held_out_instances: dict[tuple[str, int], HeldOutInstance] | None = None,
 ) -> Verification:
     """Run every check (module docstring); write the report (default: beside the submission,
-    <stem>.verification.json) and return it. Raises at the first failed check, writing nothing."""
+    <stem>.verification.json) and return it. Raises at the first failed check, writing nothing.
+
+    `held_out_instances`, when given, keeps the held-out instances generated here by (public
+    ID, seed), so that verifying several submissions with one seed generates each once.
+    """
     for name, value in (("--sample", sample), ("--heldout", heldout_seed), ("seed", sample_seed)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 0
@@ -234,7 +239,14 @@ def verify_submission(
                 progress(f"re-run {claim.instance}", len(indices), len(indices))
         if heldout_seed is not None:
             held, held_score, drop = _held_out(
-                submission, submitted, heldout_seed, executor, chunk, worker_timeout, progress
+                submission,
+                submitted,
+                heldout_seed,
+                executor,
+                chunk,
+                worker_timeout,
+                progress,
+                {} if held_out_instances is None else held_out_instances,
             )
     verification = Verification(
         submission, public, sample, sample_seed, chunk, rerun, heldout_seed, tuple(held),
@@ -366,7 +378,7 @@ def _short(value) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _held_out(submission, submitted, seed, executor, chunk, timeout, progress):
+def _held_out(submission, submitted, seed, executor, chunk, timeout, progress, generated):
     suite = submission.suite
     entries = held_out_entries(suite)
     if not entries:
@@ -381,10 +393,12 @@ def _held_out(submission, submitted, seed, executor, chunk, timeout, progress):
         label = f"held-out {entry.instance}"
         if progress is not None:
             progress(label, 0, entry.restarts)
-        try:
-            fresh = held_out_instance(entry.instance, seed)
-        except HeldOutError as error:
-            raise VerificationError(f"{suite.id}: {error}") from None
+        if (entry.instance, seed) not in generated:
+            try:
+                generated[entry.instance, seed] = held_out_instance(entry.instance, seed)
+            except HeldOutError as error:
+                raise VerificationError(f"{suite.id}: {error}") from None
+        fresh = generated[entry.instance, seed]
         settings = _settings(
             submission.optimizer, submission.document["hyperparameters"], entry, suite.track,
             chunk, timeout,
