@@ -428,6 +428,31 @@ def test_the_page_in_headless_chromium(submission, tmp_path):
     assert (np.abs(top - top[0, 0]).sum(axis=2) > 0.3).mean() > 0.02
 
 
+def test_rendering_the_committed_leaderboard_is_a_fixed_point(tmp_path):
+    """leaderboard/ holds what `qnntraps leaderboard render` makes of its submissions."""
+    folder = tmp_path / "leaderboard"
+    shutil.copytree(ROOT / "leaderboard", folder, symlinks=True)
+    render_module.render_leaderboard(folder)
+    assert (folder / "README.md").read_text() == (ROOT / "leaderboard" / "README.md").read_text()
+    rows = render_module.read_rows(folder)["exact"]
+    assert rows and all(row.submission.suite.id == "core-v1" for row in rows)
+    assert all(row.verified and row.ranked for row in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (ROOT / "leaderboard" / "submissions").glob("*.json")
+           if not p.name.endswith(".verification.json")),
+    ids=lambda p: p.stem,
+)  # fmt: skip
+def test_every_committed_entry_still_verifies(path, tmp_path):
+    """Its file, records and code check out, and one restart per instance re-runs identically
+    with today's harness (a change that altered a baseline's records would fail here)."""
+    result = verify_submission(path, sample=1, sample_seed=0, report=tmp_path / "report.json")
+    assert result.rerun_restarts == len(result.submission.claims)
+
+
 def test_leaderboard_commands_fail_in_one_line(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "verify", str(tmp_path / "x.json"))
     assert code == 2 and err.count("\n") == 1 and "cannot read" in err

@@ -254,7 +254,19 @@ def markdown_table(rows: tuple[Row, ...], track: str) -> str:
 
 
 # --- the page -------------------------------------------------------------------------------------
+def _legend_below(figure):
+    """With many entries a legend inside the axes hides points: put it under them."""
+    figure.set_size_inches(6.4, 5.6)
+    ax = figure.axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, fontsize="small", loc="upper center", ncol=3,
+              bbox_to_anchor=(0.5, -0.16), frameon=False)  # fmt: skip
+    figure.tight_layout()
+    return figure
+
+
 def _png(figure) -> str:
+    figure = _legend_below(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -313,8 +325,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
        max-width: 1200px; color: #1d2330; background: #fbfbfd; line-height: 1.45; }
 h1 { font-size: 1.9rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.4rem; }
 p.lead { color: #4a5263; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; font-size: 0.9rem; background: white;
+div.table { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.85rem; background: white;
         box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+small { color: #6b7280; }
 th, td { padding: 0.45rem 0.6rem; border-bottom: 1px solid #e4e6ec; text-align: left; }
 th { background: #eef1f7; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -356,7 +370,7 @@ def render_page(rows: dict[str, tuple[Row, ...]]) -> str:
         if not found:
             continue
         parts.append(f'<h2 id="{track}">The {track} track</h2>')
-        parts.append(f'<table id="table-{track}"><thead><tr>')
+        parts.append(f'<div class="table"><table id="table-{track}"><thead><tr>')
         parts.extend(f"<th>{html.escape(h)}</th>" for h in HEADERS)
         parts.append("</tr></thead><tbody>")
         for row, rank in _numbered(found):
@@ -369,14 +383,19 @@ def render_page(rows: dict[str, tuple[Row, ...]]) -> str:
                     parts.append(
                         f'<td><span class="badge {status}">{html.escape(cell)}</span></td>'
                     )
+                elif index in (3, 5):  # a score: the value, its interval under it
+                    value, interval = cell.split(" ", 1)
+                    parts.append(
+                        f'<td class="num"><b>{value}</b><br><small>{html.escape(interval)}</small></td>'
+                    )
                 else:
-                    numeric = index in (0, 3, 5, 6, 7, 8, 9)
+                    numeric = index in (0, 6, 7, 8, 9)
                     klass = ' class="num"' if numeric else ""
                     if index == len(cells) - 1:
                         klass = ' class="date"'
                     parts.append(f"<td{klass}>{html.escape(cell)}</td>")
             parts.append("</tr>")
-        parts.append("</tbody></table>")
+        parts.append("</tbody></table></div>")
         parts.append('<div class="figures">')
         for family, figure in hit_rate_figures(found).items():
             parts.append(

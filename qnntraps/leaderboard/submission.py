@@ -149,6 +149,11 @@ def build_submission(
                 "restarts; finish it with the same `qnntraps bench` command, or rerun into a "
                 "new folder"
             )
+        if len(raw) > MAX_RECORDS_BYTES:
+            raise SubmissionError(
+                f"{folder / results.RECORDS}: {len(raw)} bytes; one instance's records may hold "
+                f"at most {MAX_RECORDS_BYTES}"
+            )
         name = f"{entry_.instance}.jsonl.gz"
         blobs[name] = raw
         claims.append(
