@@ -143,4 +143,4 @@ def test_plug_ins_resolve_from_the_working_directory_and_get_the_default_budget(
     records = [
         json.loads(line) for line in (folder / "restarts.jsonl").read_text().split("\n")[:-1]
     ]
-    assert all(r["loss_evals"] == 4000 for r in records)  # stopped by the budget, not by itself
+    assert all(r["nfev"] == 4000 for r in records)  # stopped by the budget, not by itself
