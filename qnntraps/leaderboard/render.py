@@ -130,13 +130,15 @@ def _row(submission: Submission) -> Row:
     held = report.get("held_out") if verified else None
     if not held:
         return Row(submission, verified, None, False)
-    score = held["score"]
-    return Row(
-        submission,
-        True,
-        (float(score["value"]), float(score["interval"][0]), float(score["interval"][1])),
-        bool(held["drop_test"]["drop_flagged"]),
-    )
+    try:
+        score = held["score"]
+        values = (float(score["value"]), float(score["interval"][0]), float(score["interval"][1]))
+        flagged = bool(held["drop_test"]["drop_flagged"])
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise SubmissionError(
+            f"{path}: not a qnntraps-verification/1 report (held_out: {error!r}); verify again"
+        ) from None
+    return Row(submission, True, values, flagged)
 
 
 def _order(row: Row):
