@@ -329,11 +329,7 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
             if hardware is not None
             else Oracle(form, len(indices), plan.budget)
         )
-        starts = start_points(plan.sha256, indices, instance.num_parameters)
-        began = time.perf_counter()
-        _run_one_chunk(plan, pool, oracle, starts, indices)
-        wall = time.perf_counter() - began
-        records = score_chunk(instance, indices, starts, oracle, wall)
+        records = _scored_chunk(plan, pool, oracle, indices)
         if hardware is not None:
             hardware.annotate(records, oracle, oracle.final_point.numpy())
         results.append_records(out / results.RECORDS, records)
@@ -378,12 +374,17 @@ def run_restarts(
         for begin in range(0, len(indices), size):
             chunk = list(indices[begin : begin + size])
             oracle = Oracle(form, len(chunk), plan.budget)
-            starts = start_points(plan.sha256, chunk, instance.num_parameters)
-            began = time.perf_counter()
-            _run_one_chunk(plan, pool, oracle, starts, chunk)
-            wall = time.perf_counter() - began
-            records += score_chunk(instance, chunk, starts, oracle, wall)
+            records += _scored_chunk(plan, pool, oracle, chunk)
     return records
+
+
+def _scored_chunk(plan: _Plan, pool, oracle: Oracle, indices: list[int]) -> list[dict]:
+    """Run one chunk of restarts `indices` against `oracle` and score it (one record each)."""
+    starts = start_points(plan.sha256, indices, plan.instance.num_parameters)
+    began = time.perf_counter()
+    _run_one_chunk(plan, pool, oracle, starts, indices)
+    wall = time.perf_counter() - began
+    return score_chunk(plan.instance, indices, starts, oracle, wall)
 
 
 def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indices) -> None:
