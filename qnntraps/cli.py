@@ -162,6 +162,19 @@ def _array_text(values: np.ndarray, limit: int = 8) -> str:
     return f"[{shown}{', ...' if values.size > limit else ''}] ({values.size})"
 
 
+def _variance_info(variance) -> dict | None:
+    if variance is None:
+        return None
+    return {
+        "value": variance.value,
+        "method": variance.method,
+        "low": variance.low,
+        "high": variance.high,
+        "samples": variance.samples,
+        "by_depth": None if variance.by_depth is None else variance.by_depth.tolist(),
+    }
+
+
 @cli.command()
 @click.argument("instance_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
@@ -186,6 +199,7 @@ def show(instance_id: str, as_json: bool) -> None:
         "observable": type(instance.observable).__name__,
         "inputs": type(instance.dataset.inputs).__name__,
         "num_samples": instance.num_samples,
+        "loss": instance.dataset.loss,
         "label_noise": instance.dataset.noiseless_labels is not None,
         "certificate": {
             "kind": cert.kind,
@@ -200,6 +214,7 @@ def show(instance_id: str, as_json: bool) -> None:
             "ladder_counts_unit": cert.ladder_counts_unit,
             "ladder_is_complete": cert.ladder_is_complete,
             "ladder_description": cert.ladder_description,
+            "gradient_variance": _variance_info(cert.gradient_variance),
         },
         "provenance": {
             "family": instance.provenance.family,
@@ -222,6 +237,7 @@ def show(instance_id: str, as_json: bool) -> None:
         "observable",
         "inputs",
         "num_samples",
+        "loss",
         "label_noise",
     ):
         click.echo(f"{key:<18} {info[key]}")
@@ -236,6 +252,12 @@ def show(instance_id: str, as_json: bool) -> None:
         click.echo(f"  {'ladder values':<16} {_array_text(cert.ladder_values)}")
         label = f"ladder counts ({cert.ladder_counts_unit})"
         click.echo(f"  {label:<16} {_array_text(cert.ladder_counts)}")
+    variance = cert.gradient_variance
+    if variance is not None:
+        text = f"{variance.value:.6g} ({variance.method}"
+        if variance.method == "sampled":
+            text += f", 95% in [{variance.low:.6g}, {variance.high:.6g}], {variance.samples} points"
+        click.echo(f"  {'Var dL/dtheta_0':<16} {text})")
     click.echo(f"  {'method':<16} {cert.method}")
     click.echo(f"  {'effort':<16} {cert.effort}")
     click.echo("provenance")

@@ -8,17 +8,17 @@ from pathlib import Path
 from qnntraps.families.catalogue import build_instance, tags_for
 from qnntraps.ids import parse_instance_id
 from qnntraps.registry import RegistryEntry
-from qnntraps.store import FORMAT_VERSION, instance_bytes, write_instance
+from qnntraps.store import format_version_for, instance_bytes, write_instance
 
 
-def registry_entry(instance_id: str, sha256: str) -> RegistryEntry:
-    """The registry line of a suite instance whose file has this sha256."""
+def registry_entry(instance_id: str, sha256: str, format_version: int) -> RegistryEntry:
+    """The registry line of a suite instance whose file has this sha256 and format version."""
     parts = parse_instance_id(instance_id)
     return RegistryEntry(
         id=instance_id,
         file=f"{instance_id}.h5",
         sha256=sha256,
-        format_version=FORMAT_VERSION,
+        format_version=format_version,
         family=parts.family,
         p=parts.p,
         variant=parts.variant,
@@ -31,7 +31,8 @@ def freeze(instance_id: str, folder: Path) -> RegistryEntry:
     instance = build_instance(instance_id)
     path = folder / f"{instance_id}.h5"
     write_instance(instance, path)
-    return registry_entry(instance_id, hashlib.sha256(path.read_bytes()).hexdigest())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return registry_entry(instance_id, digest, format_version_for(instance))
 
 
 def regenerated_sha256(instance_id: str) -> str:

@@ -41,8 +41,8 @@ from qnntraps.errors import (
 )
 
 FORMAT_NAME = "qnntraps-instance"
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
+FORMAT_VERSION = 2  # the newest; a writer uses the lowest version that holds its instance
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 UNDEFINED_ADDRESS = 2**64 - 1
 ADVICE = "restore it from the qnntraps release or regenerate it (tools/generate_instances.py)"
@@ -52,13 +52,13 @@ ADVICE = "restore it from the qnntraps release or regenerate it (tools/generate_
 class ReadLimits:
     """What the reader accepts at most; docs/format.md ("What a reader must refuse") lists them.
 
-    The shipped suite stays far inside: p <= 62, m <= 240, G = p, ladders of at most 65,536
-    values, files of at most 1.1 MB.
+    The shipped suite stays far inside: n <= 62, p <= 3200, m <= 240, G <= 12,216, ladders of
+    at most 65,536 values, files of at most 1.1 MB.
     """
 
     max_file_bytes: int = 64 * 2**20
     max_qubits: int = 64
-    max_parameters: int = 64
+    max_parameters: int = 4096
     max_samples: int = 4096  # the product form compiles in O(m^2) today (0.35 s at 4096)
     max_gates: int = 65_536
     max_terms: int = 65_536
@@ -107,7 +107,7 @@ ROOT_ATTRIBUTES = {
 GROUP_ATTRIBUTES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "ansatz": ({}, {}),
     "observable": ({"form": "str"}, {}),
-    "dataset": ({"input_form": "str"}, {}),
+    "dataset": ({"input_form": "str"}, {"loss": "str"}),  # loss: version 2 only
     "certificate": (
         {
             "kind": "str",
@@ -116,7 +116,15 @@ GROUP_ATTRIBUTES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "method": "str",
             "effort": "str",
         },
-        {"num_local_minima": "i8"},
+        {
+            "num_local_minima": "i8",
+            # version 2 only
+            "gradient_variance": "f8",
+            "gradient_variance_method": "str",
+            "gradient_variance_low": "f8",
+            "gradient_variance_high": "f8",
+            "gradient_variance_samples": "i8",
+        },
     ),
     "provenance": ({"family": "str", "generator_version": "i8", "seed": "u8"}, {}),
 }
@@ -150,6 +158,7 @@ DATASETS: dict[str, tuple[np.dtype, tuple[str | int, ...]]] = {
     "certificate/ladder_values": (FLOAT64, ("L",)),
     "certificate/ladder_counts": (INT64, ("L",)),
     "certificate/planted_signs": (INT8, ("p",)),
+    "certificate/gradient_variance_by_depth": (FLOAT64, ("D",)),
 }
 
 
@@ -163,7 +172,7 @@ def group_members(observable_form: str, input_form: str) -> dict[str, tuple[tupl
         "dataset": ((*inputs, "labels"), ("noiseless_labels",)),
         "certificate": (
             ("global_minimizer",),
-            ("ladder_values", "ladder_counts", "planted_signs"),
+            ("ladder_values", "ladder_counts", "planted_signs", "gradient_variance_by_depth"),
         ),
         "provenance": ((), ()),
     }
@@ -177,6 +186,7 @@ def symbol_limits(limits: ReadLimits) -> dict[str, int]:
         "G": limits.max_gates,
         "K": limits.max_terms,
         "L": limits.max_ladder,
+        "D": limits.max_gates,
     }
 
 
@@ -187,6 +197,7 @@ SYMBOL_NAMES = {
     "G": "the number of gates",
     "K": "the number of Pauli-sum terms",
     "L": "the ladder length",
+    "D": "the number of layers",
 }
 
 

@@ -1,4 +1,6 @@
-"""Instance IDs: ``family-pP[-variant]-vN``, e.g. ``construction-coupled-p12-v1``.
+"""Instance IDs: ``family-pP[-variant]-vN``, e.g. ``construction-coupled-p12-v1``, or for
+circuit families sized by qubits and layers ``family-nN-lL[-variant]-vN``, e.g.
+``barren-plateau-n8-l98-v1`` (p = N L parameters).
 
 `parse_instance_id` and `format_instance_id` are exact inverses. The version is required:
 content under an ID never changes, a fix is a new version.
@@ -13,7 +15,7 @@ from qnntraps.errors import InvalidInstanceIdError
 
 INSTANCE_ID_RE = re.compile(
     r"^(?P<family>[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*?)"
-    r"-p(?P<p>[1-9][0-9]*)"
+    r"(?:-p(?P<p>[1-9][0-9]*)|-n(?P<qubits>[1-9][0-9]*)-l(?P<layers>[1-9][0-9]*))"
     r"(?:-(?P<variant>[a-z][a-z0-9.]*))?"
     r"-v(?P<version>[1-9][0-9]*)$"
 )
@@ -21,12 +23,15 @@ INSTANCE_ID_RE = re.compile(
 
 @dataclass(frozen=True)
 class InstanceId:
-    """The parts of an instance ID."""
+    """The parts of an instance ID; `qubits` and `layers` are set for the n/l form, where
+    p = qubits * layers."""
 
     family: str
     p: int
     variant: str | None
     version: int
+    qubits: int | None = None
+    layers: int | None = None
 
     def __str__(self) -> str:
         return format_instance_id(self)
@@ -37,9 +42,15 @@ def parse_instance_id(text: str) -> InstanceId:
     match = INSTANCE_ID_RE.match(text) if isinstance(text, str) else None
     if match is None:
         raise InvalidInstanceIdError(
-            f"{text!r} is not an instance ID: expected family-pP[-variant]-vN, "
-            "e.g. 'construction-p8-v1' or 'construction-p8-noise0.05-v1' (the version is required); "
+            f"{text!r} is not an instance ID: expected family-pP[-variant]-vN or "
+            "family-nN-lL[-variant]-vN, e.g. 'construction-p8-v1', 'construction-p8-noise0.05-v1' "
+            "or 'barren-plateau-n8-l98-v1' (the version is required); "
             "run 'qnntraps list' to see every ID"
+        )
+    if match["p"] is None:
+        qubits, layers = int(match["qubits"]), int(match["layers"])
+        return InstanceId(
+            match["family"], qubits * layers, match["variant"], int(match["version"]), qubits, layers
         )
     return InstanceId(
         family=match["family"],
@@ -52,4 +63,8 @@ def parse_instance_id(text: str) -> InstanceId:
 def format_instance_id(parts: InstanceId) -> str:
     """Join parts into an ID string (inverse of `parse_instance_id`)."""
     variant = f"-{parts.variant}" if parts.variant else ""
-    return f"{parts.family}-p{parts.p}{variant}-v{parts.version}"
+    if parts.qubits is not None:
+        size = f"n{parts.qubits}-l{parts.layers}"
+    else:
+        size = f"p{parts.p}"
+    return f"{parts.family}-{size}{variant}-v{parts.version}"

@@ -1,4 +1,4 @@
-"""HDF5 instance format v1 (docs/format.md): write byte-reproducibly, read only what cannot lie.
+"""HDF5 instance format, versions 1 and 2 (docs/format.md): write byte-reproducibly, read only what cannot lie.
 
 The file holds only numbers and plain strings: no Python class or module names, operators as integer
 Pauli codes plus coefficients, no timestamps, no creation-order tracking, so regenerating an instance
@@ -54,9 +54,23 @@ def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
     group.create_dataset(name, data=np.ascontiguousarray(data), track_times=False)
 
 
+def format_version_for(instance: Instance) -> int:
+    """The lowest format version that holds `instance`: 2 for the expectation loss, a spectral
+    certificate or a gradient variance; 1 otherwise (so that every version-1 file stays
+    byte-identical when regenerated)."""
+    cert = instance.certificate
+    needs_2 = (
+        instance.dataset.loss != "square"
+        or cert.kind == "spectral"
+        or cert.gradient_variance is not None
+    )
+    return 2 if needs_2 else 1
+
+
 def _write_contents(f: h5py.File, instance: Instance) -> None:
+    version = format_version_for(instance)
     f.attrs["format"] = FORMAT_NAME
-    f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    f.attrs["format_version"] = np.int64(version)
     f.attrs["id"] = instance.id
     f.attrs["num_qubits"] = np.int64(instance.num_qubits)
     f.attrs["num_parameters"] = np.int64(instance.num_parameters)
@@ -85,12 +99,24 @@ def _write_contents(f: h5py.File, instance: Instance) -> None:
     else:
         dataset.attrs["input_form"] = "encoded_features"
         _dataset(dataset, "features", inputs.features)
+    if version >= 2:
+        dataset.attrs["loss"] = instance.dataset.loss
     _dataset(dataset, "labels", instance.dataset.labels)
     if instance.dataset.noiseless_labels is not None:
         _dataset(dataset, "noiseless_labels", instance.dataset.noiseless_labels)
 
     cert = instance.certificate
-    certificate = f.create_group("certificate")
+    if cert.gradient_variance is None:
+        certificate = f.create_group("certificate")
+    else:
+        # Up to 10 attributes: keep them in the object header (libhdf5 moves more than 8 into
+        # dense storage, a fractal heap, which the format forbids). Only version-2 files with a
+        # gradient variance are made this way, so every other file keeps its bytes.
+        gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        gcpl.set_attr_phase_change(16, 14)
+        gcpl.set_obj_track_times(False)  # as create_group does: no timestamps
+        name, lcpl = f._e("certificate", lcpl=True)  # the link as create_group makes it
+        certificate = h5py.Group(h5py.h5g.create(f.id, name, lcpl=lcpl, gcpl=gcpl))
     certificate.attrs["kind"] = cert.kind
     certificate.attrs["global_min_value"] = np.float64(cert.global_min_value)
     certificate.attrs["hit_tolerance"] = np.float64(cert.hit_tolerance)
@@ -98,11 +124,21 @@ def _write_contents(f: h5py.File, instance: Instance) -> None:
     certificate.attrs["effort"] = cert.effort
     if cert.num_local_minima is not None:
         certificate.attrs["num_local_minima"] = np.int64(cert.num_local_minima)
+    variance = cert.gradient_variance
+    if variance is not None:
+        certificate.attrs["gradient_variance"] = np.float64(variance.value)
+        certificate.attrs["gradient_variance_method"] = variance.method
+        if variance.method == "sampled":
+            certificate.attrs["gradient_variance_low"] = np.float64(variance.low)
+            certificate.attrs["gradient_variance_high"] = np.float64(variance.high)
+            certificate.attrs["gradient_variance_samples"] = np.int64(variance.samples)
     _dataset(certificate, "global_minimizer", cert.global_minimizer)
     for name in ("ladder_values", "ladder_counts", "planted_signs"):
         value = getattr(cert, name)
         if value is not None:
             _dataset(certificate, name, value)
+    if variance is not None and variance.by_depth is not None:
+        _dataset(certificate, "gradient_variance_by_depth", variance.by_depth)
 
     provenance = f.create_group("provenance")
     provenance.attrs["family"] = instance.provenance.family

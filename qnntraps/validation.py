@@ -45,6 +45,7 @@ from qnntraps.hdf5_reader import (
     show,
 )
 from qnntraps.ids import parse_instance_id
+from qnntraps.model import GRADIENT_VARIANCE_METHODS, LOSS_FORMS, GradientVariance
 from qnntraps.instance import (
     CERTIFICATE_KINDS,
     COMPLETE_LADDER_KINDS,
@@ -64,7 +65,7 @@ VALUE_TOLERANCE = 1e-12  # |L(theta*) - L*| <= VALUE_TOLERANCE * max(1, |L*|)
 GRADIENT_TOLERANCE = 1e-5  # central-difference gradient components at theta*
 CURVATURE_TOLERANCE = 1e-6  # second differences along each coordinate must be >= -this
 PROBE_STEP = 1e-4
-DENSE_MAX_WORK = 2**22  # 4^n (m + G + K): the dense reference is used below this only
+STATEVECTOR_MAX_WORK = 2**30  # points x gates x amplitudes a reader spends re-checking a certificate
 PROBE_CHUNK_ELEMENTS = 2**22
 
 
@@ -121,9 +122,18 @@ def instance_from_raw(raw: RawFile, name: str, limits: ReadLimits = LIMITS) -> I
     noiseless = x.get("dataset/noiseless_labels")
     if noiseless is not None:
         noiseless = _floats(noiseless, "dataset/noiseless_labels", name, bound)
-    dataset = Dataset(inputs, labels, noiseless)
+    version = a["/format_version"].value
+    _check_version_features(a, x, version, name)
+    loss = a["/dataset/loss"].value if version >= 2 else "square"
+    if loss not in LOSS_FORMS:
+        raise InvalidValueError(
+            f"{name}: /dataset attribute loss is {show(loss)}; the format knows "
+            f"{', '.join(LOSS_FORMS)}; {ADVICE}"
+        )
+    dataset = Dataset(inputs, labels, noiseless, loss=loss)
 
     certificate = _certificate(a, x, p, name, limits)
+    _check_spectral(certificate, dataset, name)
     provenance = _provenance(a, instance_id, p, m, name, limits)
     instance = Instance(instance_id, ansatz, observable, dataset, certificate, provenance)
     recheck_certificate(instance, name)
@@ -348,7 +358,90 @@ def _certificate(a, x, p: int, name: str, limits: ReadLimits) -> Certificate:
         ladder_values=values,
         ladder_counts=counts,
         planted_signs=signs,
+        gradient_variance=_gradient_variance(a, x, name, bound),
     )
+
+
+VERSION_2_ATTRIBUTES = (
+    "/dataset/loss",
+    "/certificate/gradient_variance",
+    "/certificate/gradient_variance_method",
+    "/certificate/gradient_variance_low",
+    "/certificate/gradient_variance_high",
+    "/certificate/gradient_variance_samples",
+)
+
+
+def _check_version_features(a, x, version: int, name: str) -> None:
+    """Version 1 has none of version 2's additions; version 2 states its loss."""
+    if version == 1:
+        found = [key for key in VERSION_2_ATTRIBUTES if key in a]
+        found += ["/" + key for key in ("certificate/gradient_variance_by_depth",) if key in x]
+        if found:
+            raise CorruptFileError(
+                f"{name}: a format-version-1 file has {found[0]}, which only version 2 defines; "
+                f"{ADVICE}"
+            )
+    elif "/dataset/loss" not in a:
+        raise CorruptFileError(
+            f"{name} is a malformed qnntraps instance: format version 2 states /dataset attribute "
+            f"loss, and this file does not; {ADVICE}"
+        )
+
+
+def _gradient_variance(a, x, name: str, bound: float) -> GradientVariance | None:
+    prefix = "/certificate/gradient_variance"
+    if prefix not in a:
+        if any(key.startswith(prefix) for key in a) or "certificate/gradient_variance_by_depth" in x:
+            raise CertificateError(
+                f"{name}: /certificate has gradient_variance fields without gradient_variance; "
+                f"{ADVICE}"
+            )
+        return None
+    method = a.get(prefix + "_method")
+    if method is None or method.value not in GRADIENT_VARIANCE_METHODS:
+        raise CertificateError(
+            f"{name}: certificate gradient_variance_method is "
+            f"{show(method.value) if method else 'missing'}; the format knows "
+            f"{', '.join(GRADIENT_VARIANCE_METHODS)}; {ADVICE}"
+        )
+    value = _float(a[prefix].value, "the gradient variance", name, bound, CertificateError)
+    sampled = [a.get(prefix + suffix) for suffix in ("_low", "_high", "_samples")]
+    by_depth = x.get("certificate/gradient_variance_by_depth")
+    if method.value == "sampled":
+        if any(v is None for v in sampled) or by_depth is not None:
+            raise CertificateError(
+                f"{name}: a sampled gradient variance states low, high and samples and no "
+                f"by_depth; {ADVICE}"
+            )
+        low, high = (_float(v.value, "a variance bound", name, bound, CertificateError) for v in sampled[:2])
+        if not (0 <= low <= value <= high) or sampled[2].value < 2:
+            raise CertificateError(
+                f"{name}: the sampled gradient variance {value!r} is not inside its interval "
+                f"[{low!r}, {high!r}] from at least 2 samples; {ADVICE}"
+            )
+        return GradientVariance(value, "sampled", low, high, sampled[2].value)
+    if any(v is not None for v in sampled) or by_depth is None:
+        raise CertificateError(
+            f"{name}: an exact gradient variance has by_depth and no low, high or samples; {ADVICE}"
+        )
+    _floats(by_depth, "certificate/gradient_variance_by_depth", name, bound)
+    if np.any(by_depth < 0) or by_depth[-1] != value or not value > 0:
+        raise CertificateError(
+            f"{name}: certificate/gradient_variance_by_depth has a negative entry or does not end "
+            f"at gradient_variance = {value!r} > 0; {ADVICE}"
+        )
+    return GradientVariance(value, "exact", by_depth=by_depth)
+
+
+def _check_spectral(certificate: Certificate, dataset: Dataset, name: str) -> None:
+    if certificate.kind == "spectral" and (
+        dataset.loss != "expectation" or not np.all(dataset.labels > 0)
+    ):
+        raise CertificateError(
+            f"{name}: a spectral certificate needs the expectation loss with positive weights "
+            f"(labels); {ADVICE}"
+        )
 
 
 def _check_kind_fields(kind: str, count, has_ladder: bool, name: str) -> None:
@@ -358,6 +451,10 @@ def _check_kind_fields(kind: str, count, has_ladder: bool, name: str) -> None:
         )
     if kind == "enumerated" and not has_ladder:
         raise CertificateError(f"{name}: an enumerated certificate has no ladder; {ADVICE}")
+    if kind == "spectral" and (count is not None or has_ladder):
+        raise CertificateError(
+            f"{name}: a spectral certificate has no ladder and no num_local_minima; {ADVICE}"
+        )
     if kind in MULTISTART_KINDS and (count is not None or not has_ladder):
         raise CertificateError(
             f"{name}: a {kind} certificate stores the multistart's ladder and no "
@@ -430,6 +527,9 @@ def recheck_certificate(instance: Instance, name: str) -> None:
     """Evaluate the loss around theta*: L(theta*) = L*, a stationary point, no negative curvature
     along any coordinate. Raises CertificateError otherwise."""
     cert = instance.certificate
+    if cert.kind == "spectral":
+        _recheck_spectral(instance, name)
+        return
     p = instance.num_parameters
     theta = cert.global_minimizer
     step = PROBE_STEP * np.eye(p)
@@ -458,33 +558,62 @@ def recheck_certificate(instance: Instance, name: str) -> None:
         )
 
 
+def _recheck_spectral(instance: Instance, name: str) -> None:
+    """L* is mean(y) lambda_min(M), a lower bound on the loss, and L(theta*) = L*."""
+    from qnntraps.certificates.spectral import observable_minimum
+
+    cert = instance.certificate
+    value = cert.global_min_value
+    try:
+        bound = float(np.mean(instance.dataset.labels)) * observable_minimum(
+            instance.observable, instance.num_qubits
+        )
+    except UnsupportedStructureError as error:
+        raise CertificateError(
+            f"{name}: this qnntraps cannot find the smallest eigenvalue of this observable "
+            f"({error}), so it cannot re-check the certificate; upgrade qnntraps"
+        ) from error
+    if abs(bound - value) > VALUE_TOLERANCE * max(1.0, abs(value)):
+        raise CertificateError(
+            f"{name}: a spectral L* is mean(labels) times the smallest eigenvalue of the "
+            f"observable, {bound!r}, not {value!r}; the certificate is wrong; {ADVICE}"
+        )
+    at = _evaluate(instance, cert.global_minimizer[None, :], name)[0]
+    if not np.isfinite(at) or abs(at - value) > VALUE_TOLERANCE * max(1.0, abs(value)):
+        raise CertificateError(
+            f"{name}: the loss at the certified minimizer is {float(at)!r}, not L* = {value!r} (to "
+            f"{VALUE_TOLERANCE:g}); the certificate is wrong; {ADVICE}"
+        )
+
+
 def _evaluate(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
-    """Exact losses at `points` (R, p): the product form's fixed-order NumPy evaluation (the one
-    that computed the stored certificates), or the dense reference for small other structures."""
+    """Exact losses at `points` (R, p) through the instance's compiled CPU evaluator; for the
+    product form, its fixed-order NumPy evaluation (the one that computed stored certificates)."""
+    import torch
+
+    from qnntraps.simulators import compile
     from qnntraps.simulators.product_form import product_form_loss
 
     try:
-        form = instance.product_form
-    except UnsupportedStructureError:
-        return _evaluate_dense(instance, points, name)
-    per_point = max(1, form.a.size)
-    chunk = max(1, PROBE_CHUNK_ELEMENTS // per_point)
-    return np.concatenate(
-        [product_form_loss(form, points[i : i + chunk]) for i in range(0, len(points), chunk)]
-    )
-
-
-def _evaluate_dense(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
-    from qnntraps.simulators import dense
-
-    observable = instance.observable
-    terms = observable.pauli_codes.shape[0] if isinstance(observable, PauliSumObservable) else 1
-    work = 4**instance.num_qubits * (
-        instance.num_samples + instance.ansatz.generators.shape[0] + terms
-    )
-    if instance.num_qubits > dense.MAX_DENSE_QUBITS or work > DENSE_MAX_WORK:
+        evaluator = compile(instance, "cpu")
+    except UnsupportedStructureError as error:
         raise CertificateError(
-            f"{name}: this qnntraps cannot evaluate the loss of this structure at this size, so "
-            "it cannot re-check the certificate; upgrade qnntraps"
+            f"{name}: this qnntraps cannot evaluate the loss of this instance ({error}), so it "
+            "cannot re-check the certificate; upgrade qnntraps"
+        ) from error
+    form = getattr(evaluator, "form", None)
+    if form is not None:
+        per_point = max(1, form.a.size)
+        chunk = max(1, PROBE_CHUNK_ELEMENTS // per_point)
+        return np.concatenate(
+            [product_form_loss(form, points[i : i + chunk]) for i in range(0, len(points), chunk)]
         )
-    return np.array([dense.loss(instance, point) for point in points])
+    program = evaluator.program
+    gates = len(program.gates) + 1
+    work = len(points) * gates * program.states[0, 0].numel()
+    if work > STATEVECTOR_MAX_WORK:
+        raise CertificateError(
+            f"{name}: re-checking this certificate would take {work:.2g} amplitude updates, more "
+            f"than the {STATEVECTOR_MAX_WORK:.0g} a reader spends; the file is refused"
+        )
+    return evaluator.loss(torch.from_numpy(np.array(points, dtype=np.float64))).numpy()

@@ -204,8 +204,9 @@ def spinning_global_heap(data: bytes) -> bytes:
 
 
 def file_at_every_limit(path: Path) -> Path:
-    """A valid file at every limit of the reader at once: n = p = 64, m = 4096 samples and a
-    ladder of 2^20 rungs (17 MB). Its certificate is right: L >= 0 and L(0) = 0."""
+    """A valid file at every limit of the reader at once: n = p = 64 (the qubit limit; the
+    parameter limit, 4096, needs a deeper circuit: tests/test_barren_plateau.py), m = 4096
+    samples and a ladder of 2^20 rungs (17 MB). Its certificate is right: L >= 0 and L(0) = 0."""
     from qnntraps.hdf5_reader import LIMITS
     from qnntraps.instance import (
         Ansatz,
@@ -217,7 +218,7 @@ def file_at_every_limit(path: Path) -> Path:
         Provenance,
     )
 
-    n = p = LIMITS.max_parameters
+    n = p = LIMITS.max_qubits
     m = LIMITS.max_samples
     rungs = LIMITS.max_ladder
     codes = np.random.default_rng(1).integers(0, 3, size=(m, n)).astype(np.int8)

@@ -57,6 +57,10 @@ PARITY_IDS = [
     "separable-p4-v1",
     "separable-p6-v1",
     "separable-p4-flip0.1-v1",
+    "barren-plateau-n2-l19-v1",
+    "barren-plateau-n4-l35-v1",
+    "barren-plateau-n6-l64-v1",
+    "barren-plateau-n8-l87-v1",
 ]
 EXPORTERS = {"qiskit": to_qiskit, "cirq": to_cirq}
 _EXPORTS: dict[tuple[str, str], object] = {}
@@ -283,6 +287,22 @@ def test_file_round_trip_reproduces_the_loss(load, tmp_path, target, instance_id
     back = read_export(tmp_path)
     thetas = sample_points(instance)
     np.testing.assert_allclose(back.loss(thetas), instance.loss(thetas), rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("target", ["qiskit", "cirq", "qasm3"])
+def test_round_trip_of_an_entangling_circuit_keeps_the_expectation_loss(load, tmp_path, target):
+    pytest.importorskip("cirq" if target == "cirq" else "qiskit")
+    if target == "qasm3":
+        pytest.importorskip("qiskit_qasm3_import")
+    instance = load("barren-plateau-n4-l35-v1")
+    write_export(instance, target, tmp_path)
+    mapping = read_mapping(tmp_path)
+    assert mapping["version"] == 2 and mapping["conventions"]["loss_form"] == "expectation"
+    assert mapping["observable"]["form"] == "pauli_sum"
+    back = read_export(tmp_path)
+    thetas = sample_points(instance)
+    np.testing.assert_allclose(back.loss(thetas), instance.loss(thetas), rtol=0, atol=TOL)
+    assert abs(back.loss(instance.certificate.global_minimizer) + 1.0) < TOL
 
 
 def test_qasm3_round_trip_binds_reordered_parameters_by_name(tmp_path):

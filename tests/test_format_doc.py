@@ -22,7 +22,13 @@ def example_namespace() -> dict:
 
 @pytest.mark.parametrize(
     "instance_id",
-    ["construction-p4-v1", "construction-coupled-p6-v1", "construction-p4-noise0.05-v1"],
+    [
+        "construction-p4-v1",
+        "construction-coupled-p6-v1",
+        "construction-p4-noise0.05-v1",
+        "separable-p2-v1",
+        "barren-plateau-n4-l35-v1",
+    ],
 )
 def test_doc_example_computes_the_loss(load, rng, instance_id):
     file_loss = example_namespace()["file_loss"]
@@ -63,6 +69,10 @@ def test_doc_lists_every_provenance_parameter_the_files_carry():
         "class_balance",
         "label_flip_fraction",
         "num_flipped",
+        "num_qubits",
+        "layers",
+        "axes_key",
+        "redraw",
     }
     for name in names:
         assert f"`{name}`" in table, name
@@ -95,8 +105,8 @@ def test_doc_states_the_reader_limits():
 
     text = section("What a reader must refuse")
     assert f"| file size | {LIMITS.max_file_bytes // 2**20} MiB |" in text
-    assert f"| qubits n, parameters p | {LIMITS.max_qubits} |" in text
-    assert LIMITS.max_qubits == LIMITS.max_parameters
+    assert f"| qubits n | {LIMITS.max_qubits} |" in text
+    assert f"| parameters p | {LIMITS.max_parameters:,} |" in text
     assert f"| samples m | {LIMITS.max_samples:,} |" in text
     assert f"| string attribute | {LIMITS.max_string_bytes} bytes |" in text
     assert f"| members per group | {LIMITS.max_links} |" in text

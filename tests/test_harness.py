@@ -26,7 +26,7 @@ from qnntraps.optimizers.catalogue import (
 from qnntraps.oracles.budget import Budget, BudgetSpecError, parse_budget
 from qnntraps.oracles.oracle import BudgetExceededError, Oracle
 from qnntraps.registry import find_entry
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile
 from tests.test_cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def test_an_equivalent_evaluation_budget_counts_a_gradient_as_2p(load):
         with pytest.raises(BudgetSpecError):
             parse_budget(bad)
     instance = load("construction-coupled-p4-v1")  # p = 4: a gradient costs 8
-    oracle = Oracle(torch_product.to_torch(instance.product_form), 2, Budget(evals=19))
+    oracle = Oracle(compile(instance), 2, Budget(evals=19))
     theta = torch.as_tensor(start_points("1" * 64, range(2), 4))
     oracle.loss_and_grad(theta, torch.tensor([0, 1]))
     oracle.loss_and_grad(theta[:1], torch.tensor([0]))  # row 0 has spent 16 of 19
@@ -115,7 +115,7 @@ def test_every_kind_stays_within_an_equivalent_budget(load, tmp_path, name, exec
 
 def test_oracle_counts_and_refuses_past_the_budget(load):
     instance = load("construction-coupled-p4-v1")
-    form = torch_product.to_torch(instance.product_form)
+    form = compile(instance)
     oracle = Oracle(form, 3, Budget(loss_evals=3, grad_evals=1))
     theta = torch.as_tensor(start_points("1" * 64, range(4), 4))
     values = oracle.loss(theta[:3], torch.tensor([0, 0, 2]))

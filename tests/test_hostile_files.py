@@ -224,7 +224,7 @@ VALUE_ATTACKS = [
         "num_parameters 10^6",
         craft.set_attr("/", "num_parameters", np.int64(10**6)),
         LimitExceededError,
-        "limit of 64",
+        "limit of 4096",
     ),
     ("num_qubits as float", craft.set_attr("/", "num_qubits", 4.0), InvalidValueError, "int64"),
     (
@@ -588,5 +588,5 @@ def test_a_file_at_every_limit_is_read(tmp_path):
     path = craft.file_at_every_limit(tmp_path / "big.h5")
     for isolate in (False, True):
         instance = read_instance(path, isolate=isolate)
-        assert instance.num_samples == 4096 and instance.num_parameters == 64
+        assert instance.num_samples == 4096 and instance.num_parameters == 64 == instance.num_qubits
         assert instance.certificate.ladder_values.size == 2**20

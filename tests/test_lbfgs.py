@@ -19,7 +19,7 @@ from qnntraps.optimizers.lbfgs import LBFGS
 from qnntraps.oracles.budget import Budget
 from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry, instance_path
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile
 from qnntraps.store import read_instance
 
 GENEROUS = Budget(grad_evals=10_000)
@@ -78,7 +78,7 @@ def starts(instance_id: str, restarts: int) -> np.ndarray:
 def run(instance_id: str, x0: np.ndarray, budget: Budget = GENEROUS, **options):
     """Our L-BFGS on the starts x0 (R, p): final points (R, p) as numpy, and the oracle."""
     instance = load(instance_id)
-    oracle = Oracle(torch_product.to_torch(instance.product_form), len(x0), budget)
+    oracle = Oracle(compile(instance), len(x0), budget)
     final = LBFGS(**options)(oracle, torch.tensor(x0), [None] * len(x0))
     assert final.shape == x0.shape and final.dtype == torch.float64
     return final.numpy(), oracle
@@ -194,7 +194,7 @@ def test_stopped_rows_stay_put():
 
 def test_rejects_bad_shapes_and_options():
     instance = load("construction-p4-v1")
-    oracle = Oracle(torch_product.to_torch(instance.product_form), 2, GENEROUS)
+    oracle = Oracle(compile(instance), 2, GENEROUS)
     with pytest.raises(ValueError, match="x0 must have shape"):
         LBFGS()(oracle, torch.zeros(2, 3, dtype=torch.float64), [None, None])
     with pytest.raises(ValueError, match="memory"):
@@ -208,7 +208,7 @@ def test_cuda_matches_cpu():
     instance = load(instance_id)
     x0 = starts(instance_id, 50)
     cpu, _ = run(instance_id, x0)
-    oracle = Oracle(torch_product.to_torch(instance.product_form, "cuda"), len(x0), GENEROUS)
+    oracle = Oracle(compile(instance, "cuda"), len(x0), GENEROUS)
     gpu = LBFGS()(oracle, torch.tensor(x0, device="cuda"), [None] * len(x0))
     assert gpu.device.type == "cuda"
     agree = np.abs(instance.loss(gpu.cpu().numpy()) - instance.loss(cpu)) <= 1e-7

@@ -204,3 +204,31 @@ def test_reference_curves_read_q_back_from_the_rates():
     assert list(curves)[1] == "$q^p$ (flow, q = 0.5456)"
     p = np.array([2.0, 6.0, 10.0])
     assert np.allclose(curves["$q^p$ (flow, q = 0.5456)"](p), 0.5456**p, rtol=1e-12)
+
+
+def test_gradient_variance_figure_draws_the_points_the_fit_and_the_depth_curves(tmp_path):
+    from qnntraps.harness.plots import gradient_variance_figure, plot_gradient_variance
+
+    qubits = [2, 4, 6, 8]
+    values = [0.25, 2.0**-4, 2.0**-6, 2.1**-8]
+    intervals = [None, None, None, (0.8 * values[3], 1.2 * values[3])]
+    curves = {2: [0.5, 0.3, 0.25], 4: [0.2, 0.1, 0.07, 2.0**-4]}
+    figure = gradient_variance_figure(qubits, values, intervals, curves, {2: 3, 4: 2})
+    left, right = figure.axes
+    assert left.get_yscale() == "log" and right.get_yscale() == "log"
+    lines = {line.get_label(): line for line in left.get_lines()}
+    exact = lines["exact (second moments)"]
+    assert list(exact.get_xdata()) == [2, 4, 6] and list(exact.get_ydata()) == values[:3]
+    fit = next(line for label, line in lines.items() if label.startswith("fit: 2^(-1.000 n"))
+    np.testing.assert_allclose(fit.get_ydata(), 2.0 ** -fit.get_xdata(), rtol=1e-12)
+    np.testing.assert_allclose(lines["2^-n"].get_ydata(), 2.0 ** -lines["2^-n"].get_xdata())
+    sampled = [c for c in left.containers if c.get_label() == "sampled, 95% interval"][0]
+    assert list(sampled.lines[0].get_xdata()) == [8]
+    right_lines = right.get_lines()
+    assert list(right_lines[0].get_ydata()) == curves[2]
+    assert list(right_lines[1].get_xdata()) == [3] and list(right_lines[1].get_ydata()) == [0.25]
+    assert list(right_lines[3].get_xdata()) == [2] and list(right_lines[3].get_ydata()) == [0.1]
+    plot_gradient_variance(tmp_path / "v.png", qubits, values, intervals)
+    assert_only_png(tmp_path, "v.png")
+    with pytest.raises(ValueError, match="one positive variance"):
+        gradient_variance_figure([2, 4], [0.1, -1.0], [None, None])

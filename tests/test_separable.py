@@ -7,7 +7,7 @@ import torch
 from qnntraps.certificates.branch_and_bound import _Bounder, branch_and_bound
 from qnntraps.certificates.multistart import multistart
 from qnntraps.families.separable import SAMPLES_PER_QUBIT, separable_parts
-from qnntraps.simulators import dense, torch_product
+from qnntraps.simulators import compile, dense, torch_product
 from qnntraps.simulators.product_form import product_form_loss
 from tests.assertions import assert_allclose
 from tests.reference import finite_difference_gradient
@@ -46,7 +46,7 @@ def test_minimizer_is_a_strict_local_minimum(load, instance_id):
     value, grad = instance.loss_and_grad(theta)
     assert np.linalg.norm(grad) < 1e-9
     assert_allclose(value, dense.loss(instance, theta), 1e-12, "L* via the dense reference")
-    form = torch_product.to_torch(instance.product_form)
+    form = compile(instance).torch_form
     hessian = torch_product.hessian(form, torch.from_numpy(theta[None, :].copy())).numpy()[0]
     numeric = np.array(
         [
@@ -64,7 +64,7 @@ def test_minimizer_is_a_strict_local_minimum(load, instance_id):
 def test_branch_and_bound_proof_reruns_for_the_smallest_instance(load):
     instance = load("separable-p2-v1")
     cert = instance.certificate
-    proof = branch_and_bound(instance.product_form, cert.global_min_value, cert.global_minimizer)
+    proof = branch_and_bound(compile(instance).form, cert.global_min_value, cert.global_minimizer)
     assert proof.lower_bound >= cert.global_min_value - 1e-9
     assert proof.upper_bound >= cert.global_min_value - 1e-12  # nothing better was found
 
@@ -73,20 +73,20 @@ def test_branch_and_bound_refutes_a_wrong_claim(load):
     """Claiming a value 1e-3 above the true minimum must not be certified: B&B finds better."""
     instance = load("separable-p2-v1")
     cert = instance.certificate
-    proof = branch_and_bound(instance.product_form, cert.global_min_value + 1e-3, np.zeros(2))
+    proof = branch_and_bound(compile(instance).form, cert.global_min_value + 1e-3, np.zeros(2))
     assert proof.upper_bound < cert.global_min_value + 1e-3
 
 
 def test_interval_bounds_are_sound(load, rng):
     """Lower bounds never exceed the loss at points inside the box (many random boxes)."""
     instance = load("separable-p4-flip0.1-v1")
-    bounder = _Bounder(instance.product_form)
+    bounder = _Bounder(compile(instance).form)
     lo = rng.uniform(0, np.pi, size=(3000, 4))
     hi = lo + rng.uniform(0, 1.0, size=(3000, 4)) ** 3
     bounds, _ = bounder.lower_bounds(lo, hi)
     for _ in range(5):
         points = lo + rng.uniform(0, 1, size=lo.shape) * (hi - lo)
-        assert np.all(bounds <= product_form_loss(instance.product_form, points))
+        assert np.all(bounds <= product_form_loss(compile(instance).form, points))
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_interval_bounds_are_sound(load, rng):
 def test_fresh_multistart_finds_nothing_below_the_certificate(load, instance_id, starts):
     instance = load(instance_id)
     cert = instance.certificate
-    result = multistart(instance.product_form, starts, "tests/fresh-multistart")
+    result = multistart(compile(instance).form, starts, "tests/fresh-multistart")
     assert result.values.min() >= cert.global_min_value - cert.hit_tolerance
     # the certified minimum itself is found again
     assert np.any(np.abs(result.values - cert.global_min_value) < 1e-9)
@@ -106,6 +106,6 @@ def test_solvers_refuse_forms_they_do_not_handle(load):
 
     coupled = load("construction-coupled-p6-v1")
     with pytest.raises(UnsupportedStructureError, match="branch and bound"):
-        branch_and_bound(coupled.product_form, 0.0, np.zeros(6))
+        branch_and_bound(compile(coupled).form, 0.0, np.zeros(6))
     with pytest.raises(UnsupportedStructureError, match="coordinate minimization"):
-        multistart(coupled.product_form, 10, "tests/refuse")
+        multistart(compile(coupled).form, 10, "tests/refuse")

@@ -16,7 +16,7 @@ from qnntraps.instance import (
     ProductObservable,
     Provenance,
 )
-from qnntraps.simulators import dense, torch_product
+from qnntraps.simulators import compile, dense, torch_product
 from tests.assertions import assert_allclose
 from tests.conftest import SMALL_IDS
 from tests.reference import closed_form_loss, finite_difference_gradient
@@ -91,7 +91,7 @@ def test_general_product_structure_matches_dense(rng, encoded):
 
 def test_hessian_matches_finite_differences_of_gradient(load, rng):
     instance = load("construction-coupled-p6-v1")
-    form = torch_product.to_torch(instance.product_form)
+    form = compile(instance).torch_form
     thetas = rng.uniform(0, 2 * np.pi, size=(4, 6))
     hessians = torch_product.hessian(form, torch.from_numpy(thetas)).numpy()
     for theta, hess in zip(thetas, hessians, strict=True):
@@ -126,15 +126,18 @@ def test_dense_pauli_sum_equals_product_observable(rng):
     )
 
 
-def test_non_product_structures_are_refused_by_fast_backend(rng):
+def test_non_product_structures_go_to_the_statevector_strategy(rng):
+    from qnntraps.simulators.evaluator import product_form_strategy
+
     n = 2
     entangling = Ansatz(n, 2, [[3, 0], [1, 1], [0, 3]], [0, -1, 1], [0.0, 0.3, 0.0])
     inputs = PauliMixtureStates([[1, 2]], [0.5])
     instance = make_instance(entangling, ProductObservable(np.ones((n, 4))), inputs, [1.0])
     with pytest.raises(UnsupportedStructureError):
-        instance.loss(np.zeros(2))
-    # the dense reference still evaluates it
-    assert np.isfinite(dense.loss(instance, np.array([0.1, 0.2])))
+        product_form_strategy(instance, "cpu")
+    assert compile(instance).strategy == "statevector"
+    theta = np.array([0.1, 0.2])
+    assert abs(instance.loss(theta) - dense.loss(instance, theta)) < 1e-13
 
 
 def test_bad_parameter_shapes_are_typed_errors(load):
@@ -154,7 +157,7 @@ def test_loss_is_bit_identical_between_runs(load, rng):
 
 def test_chunking_does_not_change_results(load, rng):
     instance = load("construction-coupled-p6-v1")
-    form = torch_product.to_torch(instance.product_form)
+    form = compile(instance).torch_form
     theta = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=(50, 6)))
     whole = torch_product.loss_and_grad(form, theta)
     pieces = torch_product.loss_and_grad(form, theta, chunk_bytes=1)  # one row per chunk
@@ -167,8 +170,8 @@ def test_chunking_does_not_change_results(load, rng):
 def test_cuda_matches_cpu(load, rng):
     instance = load("construction-coupled-p16-v1")
     theta = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=(4096, 16)))
-    cpu = torch_product.loss_and_grad(torch_product.to_torch(instance.product_form), theta)
-    gpu_form = torch_product.to_torch(instance.product_form, "cuda")
+    cpu = torch_product.loss_and_grad(compile(instance).torch_form, theta)
+    gpu_form = compile(instance, "cuda").torch_form
     gpu = torch_product.loss_and_grad(gpu_form, theta.cuda())
     assert_allclose(gpu[0].cpu().numpy(), cpu[0].numpy(), 1e-13, "CUDA loss")
     assert_allclose(gpu[1].cpu().numpy(), cpu[1].numpy(), 1e-13, "CUDA gradient")
@@ -180,7 +183,7 @@ def test_torch_backend_matches_numpy_product_form(load, rng):
     for instance_id in ("construction-coupled-p32-v1", "construction-p16-noise0.05-v1"):
         instance = load(instance_id)
         thetas = rng.uniform(0, 2 * np.pi, size=(200, instance.num_parameters))
-        reference = product_form_loss(instance.product_form, thetas)
+        reference = product_form_loss(compile(instance).form, thetas)
         assert_allclose(instance.loss(thetas), reference, 1e-14, f"{instance_id} torch vs NumPy")
 
 

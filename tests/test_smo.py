@@ -18,13 +18,13 @@ from qnntraps.optimizers.smo import (
 from qnntraps.oracles.budget import Budget
 from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile
 
 SHIFTS = np.arange(5) * np.pi / 5
 
 
 def oracle_for(instance, restarts: int, loss_evals: int | None = 10**7) -> Oracle:
-    form = torch_product.to_torch(instance.product_form)
+    form = compile(instance)
     return Oracle(form, restarts, Budget(loss_evals=loss_evals))
 
 

@@ -134,7 +134,9 @@ def test_registry_lists_the_suite_and_hashes_match():
                 assert f"{family}-p{p}-noise{noise}-v1" in ids
     for entry in entries:
         assert file_sha256(data_dir() / entry.file) == entry.sha256, entry.id
-        assert entry.format_version == 1 and entry.p == parse_instance_id(entry.id).p
+        expected_version = 2 if entry.family == "barren-plateau" else 1
+        assert entry.format_version == expected_version, entry.id
+        assert entry.p == parse_instance_id(entry.id).p
 
 
 def test_list_filters():
@@ -198,9 +200,9 @@ def _rewrite_with(tmp_path, load, edit) -> Path:
 
 def test_unsupported_format_version_is_detected(tmp_path, load):
     path = _rewrite_with(
-        tmp_path, load, lambda f: f.attrs.__setitem__("format_version", np.int64(2))
+        tmp_path, load, lambda f: f.attrs.__setitem__("format_version", np.int64(3))
     )
-    with pytest.raises(UnsupportedFormatError, match="format version 2"):
+    with pytest.raises(UnsupportedFormatError, match="format version 3"):
         read_instance(path)
 
 

@@ -77,9 +77,12 @@ def test_core_v1_is_every_family_and_variant_with_proved_targets():
         parsed = parse_instance_id(instance_id)
         return parsed.family, parsed.variant
 
-    kinds = {kind(i) for i in instance_ids()}
+    # every family and variant that existed when core-v1 was frozen; a family added later
+    # (barren-plateau) goes into a new suite version, never into core-v1
+    later = ("barren-plateau",)
+    kinds = {kind(i) for i in instance_ids() if parse_instance_id(i).family not in later}
     present = {kind(e.instance) for e in suite.entries}
-    assert present == kinds  # every family, and every variant of it
+    assert present == kinds
     for entry in suite.entries:
         p = parse_instance_id(entry.instance).p
         assert entry.restarts * 2.0**-p >= 10  # at least 10 expected hits at the rate 2^-p

@@ -47,8 +47,9 @@ SEED_IDS = (
     "construction-coupled-p4-v1",
     "construction-p4-noise0.1-v1",
     "separable-p2-v1",
+    "barren-plateau-n2-l19-v1",
 )
-TRACED = ("hdf5_reader.py", "validation.py", "product_form.py")
+TRACED = ("hdf5_reader.py", "validation.py", "product_form.py", "statevector.py", "spectral.py")
 INTERESTING = (
     0,
     1,
@@ -243,6 +244,11 @@ def worker(
     corpus: Path, findings: Path, work: Path, timeout: float, seed: int, deadline: float
 ) -> None:
     import faulthandler
+
+    # What a file may make the reader import, imported before the clock and the tracer start
+    # (importing torch under a tracer takes far longer than any read).
+    import qnntraps.certificates.spectral  # noqa: F401
+    import qnntraps.simulators.evaluator  # noqa: F401
 
     try:
         import resource

@@ -38,7 +38,7 @@ from qnntraps.atomic import write_json_atomic, write_text_atomic
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile, torch_product
 
 ROOT = Path(__file__).resolve().parent.parent
 THROUGHPUT_IDS = (
@@ -55,7 +55,7 @@ CALLS = 5
 def throughput(instance_id: str, device: str, vectors: int) -> float:
     """Vectors per second of one loss_and_grad call on `vectors` points (best of CALLS)."""
     instance = qnntraps.load(instance_id)
-    form = torch_product.to_torch(instance.product_form, device)
+    form = compile(instance, device).torch_form
     rng = np.random.default_rng(0)
     theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (vectors, instance.num_parameters)))
     theta = theta.to(device)

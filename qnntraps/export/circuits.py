@@ -256,7 +256,13 @@ def parameter_index(names: tuple[str, ...]) -> dict[str, int]:
     return {name: j for j, name in enumerate(names)}
 
 
-def mean_square_loss(predictions: np.ndarray, labels: np.ndarray, single: bool):
-    """L = mean_k (y_hat_k - y_k)^2 over the last axis; a float for a single theta."""
-    values = np.mean((predictions - labels) ** 2, axis=-1)
+def dataset_loss(predictions: np.ndarray, labels: np.ndarray, loss_form: str, single: bool):
+    """The loss over the last axis: mean_k (y_hat_k - y_k)^2 (``square``) or mean_k y_k y_hat_k
+    (``expectation``); a float for a single theta."""
+    if loss_form == "expectation":
+        values = np.mean(labels * predictions, axis=-1)
+    elif loss_form == "square":
+        values = np.mean((predictions - labels) ** 2, axis=-1)
+    else:
+        raise ExportError(f"unknown loss form {loss_form!r}; expected square or expectation")
     return float(values) if single else values

@@ -19,7 +19,7 @@ from qnntraps.export.circuits import (
     Gate,
     PauliTerm,
     build_plan,
-    mean_square_loss,
+    dataset_loss,
     observable_terms,
 )
 from qnntraps.instance import Instance
@@ -53,6 +53,7 @@ class CirqExport:
     labels: np.ndarray
     data_qubits: tuple[int, ...]
     ancilla_qubits: tuple[int, ...]
+    loss_form: str = "square"
 
     @property
     def num_qubits(self) -> int:
@@ -101,9 +102,10 @@ class CirqExport:
         return out[0] if single else out
 
     def loss(self, theta):
-        """L(theta) = mean_k (y_hat_k - y_k)^2: a float for (p,), an array (R,) for (R, p)."""
+        """L(theta) = mean_k (y_hat_k - y_k)^2, or mean_k y_k y_hat_k for the expectation loss:
+        a float for (p,), an array (R,) for (R, p)."""
         single = np.ndim(theta) == 1
-        return mean_square_loss(self.predictions(theta), self.labels, single)
+        return dataset_loss(self.predictions(theta), self.labels, self.loss_form, single)
 
 
 def _apply(matrix: np.ndarray, amplitudes: np.ndarray) -> np.ndarray:
@@ -155,6 +157,7 @@ def to_cirq(instance: Instance) -> CirqExport:
         state_preparations=tuple(build_circuit(g, qubits, symbols) for g in plan.preparations),
         observable=build_observable(terms, qubits),
         labels=instance.dataset.labels,
+        loss_form=instance.dataset.loss,
         data_qubits=plan.data_qubits,
         ancilla_qubits=plan.ancilla_qubits,
     )

@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 TARGETS = ("qiskit", "cirq", "qasm3")
 MAPPING_NAME = "mapping.json"
 MAPPING_FORMAT = "qnntraps-export"
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2 adds conventions.loss_form; version 1 mappings are read as square loss
+READABLE_MAPPING_VERSIONS = (1, 2)
+LOSS_TEXT = {
+    "square": "L(theta) = mean over k of (y_hat_k - labels[k])^2",
+    "expectation": "L(theta) = mean over k of labels[k] * y_hat_k",
+}
 _EXTRA = {"qiskit": "qiskit", "qasm3": "qiskit", "cirq": "cirq"}
 
 
@@ -157,7 +162,8 @@ def _mapping(instance: Instance, plan: ExportPlan, to: str, names: list[str], ex
             "rotations": "rx(phi) = exp(-i phi X/2), ry and rz likewise (SDK convention)",
             "circuit": "sample k runs its state preparation, then the ansatz, on all qubits",
             "prediction": "y_hat_k = <M> in the final state = tr(U rho_k U^dag M)",
-            "loss": "L(theta) = mean over k of (y_hat_k - labels[k])^2",
+            "loss": LOSS_TEXT[instance.dataset.loss],
+            "loss_form": instance.dataset.loss,
             "qubits": "explicit circuit qubit indices (Qiskit qubit i, cirq.LineQubit(i)); data "
             "qubit q is the instance's qubit q (first tensor factor = qubit 0)",
         },
@@ -224,8 +230,15 @@ def read_mapping(directory: str | Path) -> dict:
         mapping = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise ExportError(f"no {MAPPING_NAME} in {directory}; is it a qnntraps export?") from error
-    if mapping.get("format") != MAPPING_FORMAT or mapping.get("version") != MAPPING_VERSION:
-        raise ExportError(f"{path} is not a version-{MAPPING_VERSION} qnntraps export mapping")
+    version = mapping.get("version")
+    if mapping.get("format") != MAPPING_FORMAT or version not in READABLE_MAPPING_VERSIONS:
+        raise ExportError(
+            f"{path} is not a qnntraps export mapping of version "
+            f"{' or '.join(map(str, READABLE_MAPPING_VERSIONS))}; export the instance again"
+        )
+    form = mapping.get("conventions", {}).get("loss_form", "square" if version == 1 else None)
+    if form not in LOSS_TEXT:
+        raise ExportError(f"{path} states no known conventions.loss_form; export the instance again")
     return mapping
 
 
@@ -243,6 +256,7 @@ def read_export(directory: str | Path) -> QiskitExport | CirqExport:
         row["name"] for row in sorted(mapping["parameters"]["names"], key=lambda r: r["index"])
     )
     labels = np.array(mapping["labels"], dtype=np.float64)
+    loss_form = mapping["conventions"].get("loss_form", "square")
     data = tuple(mapping["qubits"]["data"])
     ancillas = tuple(mapping["qubits"]["ancillas"])
     samples = mapping["samples"]
@@ -267,6 +281,7 @@ def read_export(directory: str | Path) -> QiskitExport | CirqExport:
             labels=labels,
             data_qubits=data,
             ancilla_qubits=ancillas,
+            loss_form=loss_form,
         )
     from qiskit.circuit import Parameter
 
@@ -299,4 +314,5 @@ def read_export(directory: str | Path) -> QiskitExport | CirqExport:
         labels=labels,
         data_qubits=data,
         ancilla_qubits=ancillas,
+        loss_form=loss_form,
     )

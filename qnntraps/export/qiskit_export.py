@@ -21,7 +21,7 @@ from qnntraps.export.circuits import (
     Gate,
     PauliTerm,
     build_plan,
-    mean_square_loss,
+    dataset_loss,
     observable_terms,
     parameter_index,
 )
@@ -49,6 +49,7 @@ class QiskitExport:
     labels: np.ndarray
     data_qubits: tuple[int, ...]
     ancilla_qubits: tuple[int, ...]
+    loss_form: str = "square"
 
     @property
     def num_qubits(self) -> int:
@@ -83,9 +84,10 @@ class QiskitExport:
         return out[0] if single else out
 
     def loss(self, theta):
-        """L(theta) = mean_k (y_hat_k - y_k)^2: a float for (p,), an array (R,) for (R, p)."""
+        """L(theta) = mean_k (y_hat_k - y_k)^2, or mean_k y_k y_hat_k for the expectation loss:
+        a float for (p,), an array (R,) for (R, p)."""
         single = np.ndim(theta) == 1
-        return mean_square_loss(self.predictions(theta), self.labels, single)
+        return dataset_loss(self.predictions(theta), self.labels, self.loss_form, single)
 
 
 def build_circuit(gates: Sequence[Gate], num_qubits: int, parameters: Sequence[Parameter]):
@@ -139,6 +141,7 @@ def to_qiskit(instance: Instance) -> QiskitExport:
         state_preparations=preparations,
         observable=build_observable(terms, plan.num_qubits),
         labels=instance.dataset.labels,
+        loss_form=instance.dataset.loss,
         data_qubits=plan.data_qubits,
         ancilla_qubits=plan.ancilla_qubits,
     )

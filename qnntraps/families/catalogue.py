@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from qnntraps.errors import UnknownInstanceError
+from qnntraps.families.barren_plateau import FAMILY as BARREN_PLATEAU
+from qnntraps.families.barren_plateau import build_barren_plateau
+from qnntraps.families.barren_plateau import instance_id as barren_plateau_id
 from qnntraps.families.construction import FAMILIES as CONSTRUCTION_FAMILIES
 from qnntraps.families.construction import build_construction
 from qnntraps.families.separable import BRANCH_AND_BOUND_MAX_P, build_separable
@@ -19,6 +22,20 @@ FLIP_SIZES = (4, 8, 12)
 # largest p whose 2^p local minima fit the format's int64 num_local_minima.
 GPU_COUPLED_SIZES = (40, 48, 56, 62)
 GPU_TAG = "gpu-scale"
+# n -> (layers, redraw), frozen from tools/barren_plateau_depths.py (docs/barren_plateau.md):
+# the depth at which the exact gradient variance has plateaued (n <= 12), or the line through
+# those depths (n = 14, 16); `redraw` counts axis draws skipped because the certified
+# minimizer's construction did not apply.
+BARREN_PLATEAU_LAYERS = {
+    2: (19, 0),
+    4: (35, 0),
+    6: (64, 0),
+    8: (87, 0),
+    10: (132, 0),
+    12: (142, 0),
+    14: (173, 0),
+    16: (200, 0),
+}
 
 
 def suite_ids() -> list[str]:
@@ -36,12 +53,15 @@ def suite_ids() -> list[str]:
     for p in FLIP_SIZES:
         for flip in FLIP_FRACTIONS:
             ids.append(format_instance_id(InstanceId(SEPARABLE, p, f"flip{flip:g}", 1)))
+    ids += [barren_plateau_id(n, layers) for n, (layers, _) in BARREN_PLATEAU_LAYERS.items()]
     return ids
 
 
 def tags_for(instance_id: str) -> list[str]:
     """Registry tags: what a user filters by."""
     parts = parse_instance_id(instance_id)
+    if parts.family == BARREN_PLATEAU:
+        return ["entangling", "expectation-loss", "noise-free", "spectral"]
     tags = ["label-noise" if parts.variant else "noise-free"]
     if parts.family == SEPARABLE:
         tags += ["classical-data", certificate_kind_of_separable(parts.p)]
@@ -63,6 +83,9 @@ def build_instance(instance_id: str) -> Instance:
     parts = parse_instance_id(instance_id)
     if instance_id not in suite_ids():
         raise UnknownInstanceError(f"{instance_id!r} is not a suite instance; see 'qnntraps list'")
+    if parts.family == BARREN_PLATEAU:
+        _, redraw = BARREN_PLATEAU_LAYERS[parts.qubits]
+        return build_barren_plateau(parts.qubits, parts.layers, redraw, version=parts.version)
     if parts.family == SEPARABLE:
         flip = None if parts.variant is None else float(parts.variant.removeprefix("flip"))
         return build_separable(parts.p, flip=flip, version=parts.version)

@@ -374,3 +374,73 @@ def plot_gap_ecdf(
         ax.set_title(title)
     figure.tight_layout()
     return _save_atomic(figure, path)
+
+
+# --- the barren plateau: gradient variance against n and against depth -----------------------
+
+
+def gradient_variance_figure(
+    qubits: Sequence[int],
+    variances: Sequence[float],
+    intervals: Sequence[tuple[float, float] | None],
+    by_depth: Mapping[int, Sequence[float]] | None = None,
+    depths: Mapping[int, int] | None = None,
+) -> Figure:
+    """Left: Var[dL/dtheta_0] against n on a log axis, exact points as filled circles, sampled
+    ones (where `intervals[i]` is their 95% interval) as open squares with error bars, the
+    least-squares line through the exact points (label: its slope in powers of 2) and 2^-n.
+    Right (with `by_depth`): the exact variance against depth for each n, the chosen depth
+    (`depths[n]`) marked with a dot."""
+    n = _finite_1d("qubits", qubits)
+    v = _finite_1d("variances", variances)
+    if n.size != v.size or n.size != len(intervals) or n.size == 0 or np.any(v <= 0):
+        raise ValueError("one positive variance and one interval (or None) per qubit count")
+    exact = np.array([i is None for i in intervals])
+    figure = Figure(figsize=(11.0, 4.2) if by_depth else (6.4, 4.8))
+    left = figure.add_subplot(1, 2 if by_depth else 1, 1)
+    left.set_yscale("log")
+    left.plot(n[exact], v[exact], "o", color="C0", label="exact (second moments)")
+    if np.any(~exact):
+        lows = np.array([i[0] for i in intervals if i is not None])
+        highs = np.array([i[1] for i in intervals if i is not None])
+        left.errorbar(
+            n[~exact],
+            v[~exact],
+            yerr=[v[~exact] - lows, highs - v[~exact]],
+            fmt="s",
+            mfc="none",
+            color="C0",
+            capsize=3,
+            label="sampled, 95% interval",
+        )
+    grid = np.linspace(n.min(), n.max(), 50)
+    if exact.sum() >= 2:
+        slope, intercept = np.polyfit(n[exact], np.log2(v[exact]), 1)
+        left.plot(grid, 2.0 ** (slope * grid + intercept), "-", color="C1",
+                  label=f"fit: 2^({slope:.3f} n {intercept:+.2f})")
+    left.plot(grid, 2.0**-grid, "--", color="0.4", label="2^-n")
+    left.set_xlabel("qubits n")
+    left.set_ylabel("Var[dL/dθ₀] over uniform θ")
+    left.legend(fontsize=8)
+    if by_depth:
+        right = figure.add_subplot(1, 2, 2)
+        right.set_yscale("log")
+        for k, (qubit_count, curve) in enumerate(sorted(by_depth.items())):
+            curve = _finite_1d(f"by_depth[{qubit_count}]", curve)
+            layers = np.arange(1, curve.size + 1)
+            color = f"C{k % 10}"
+            shown = np.where(curve > 0, curve, np.nan)  # a zero variance has no place on a log axis
+            right.plot(layers, shown, "-", color=color, label=f"n = {qubit_count}")
+            if depths and qubit_count in depths:
+                chosen = depths[qubit_count]
+                right.plot([chosen], [curve[chosen - 1]], "o", color=color)
+        right.set_xlabel("layers L")
+        right.set_ylabel("exact Var[dL/dθ₀]")
+        right.legend(fontsize=8, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def plot_gradient_variance(path, *args, **kwargs) -> Path:
+    """`gradient_variance_figure(*args, **kwargs)` written to `path` (PNG, atomically)."""
+    return _save_atomic(gradient_variance_figure(*args, **kwargs), path)

@@ -56,7 +56,7 @@ from qnntraps.oracles.budget import Budget, BudgetSpecError, require_shots
 from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, ChunkJob, SealedExecutor
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile as compile_evaluator
 
 TRACKS = ("exact", "gpu", "hardware")
 EXECUTIONS = ("sealed", "in-process")
@@ -309,7 +309,7 @@ def _pool(settings: RunSettings, executor: SealedExecutor | None):
 
 def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
     instance, settings, config = plan.instance, plan.settings, plan.config
-    hardware = form = None
+    hardware = evaluator = None
     restarts, chunk = settings.restarts, settings.chunk_size()
     finished = sum(1 for r in done if 0 <= r < restarts)
     if finished < restarts:
@@ -320,14 +320,14 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
                 instance, settings.hardware, out, plan.sha256, backend=plan.backend
             )
         else:
-            form = torch_product.to_torch(instance.product_form, plan.device)
+            evaluator = compile_evaluator(instance, plan.device)
     if progress is not None:
         progress(finished, restarts)
     for indices in pending_chunks(done, restarts, chunk):
         oracle = (
             hardware.oracle(indices, plan.budget)
             if hardware is not None
-            else Oracle(form, len(indices), plan.budget)
+            else Oracle(evaluator, len(indices), plan.budget)
         )
         records = _scored_chunk(plan, pool, oracle, indices)
         if hardware is not None:
@@ -369,11 +369,11 @@ def run_restarts(
     records: list[dict] = []
     with own as pool:
         plan = _prepare(instance, settings, pool, sha256)
-        form = torch_product.to_torch(instance.product_form, plan.device)
+        evaluator = compile_evaluator(instance, plan.device)
         size = settings.chunk_size()
         for begin in range(0, len(indices), size):
             chunk = list(indices[begin : begin + size])
-            oracle = Oracle(form, len(chunk), plan.budget)
+            oracle = Oracle(evaluator, len(chunk), plan.budget)
             records += _scored_chunk(plan, pool, oracle, chunk)
     return records
 

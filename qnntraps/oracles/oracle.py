@@ -1,7 +1,7 @@
 """The counted oracle: the only view of an instance that an optimizer gets.
 
 An Oracle serves a batch of restarts, rows 0 .. R-1. It evaluates the exact loss (and gradient)
-through the product form on the track's device, counts every evaluation per row, keeps each row's
+through the instance's compiled evaluator on the track's device, counts every evaluation per row, keeps each row's
 best and last evaluated points, and refuses evaluations beyond a row's budget. It knows nothing of
 the instance's identity or certificate, and neither does the optimizer.
 
@@ -23,7 +23,7 @@ import time
 import torch
 
 from qnntraps.oracles.budget import Budget, can_pay
-from qnntraps.simulators import torch_product
+from qnntraps.simulators.evaluator import Evaluator
 
 MAX_ERROR_LENGTH = 500  # characters of an optimizer's error message kept in a record
 
@@ -75,9 +75,9 @@ class Oracle:
     `_evaluate_loss_and_grad`, `_affordable` and `_pay`.
     """
 
-    def __init__(self, form: torch_product.TorchProductForm, restarts: int, budget: Budget):
-        self._form = form
-        self._start_counting(form.num_parameters, restarts, budget, form.device)
+    def __init__(self, evaluator: Evaluator, restarts: int, budget: Budget):
+        self._evaluator = evaluator
+        self._start_counting(evaluator.num_parameters, restarts, budget, evaluator.device)
 
     def _start_counting(self, dimension: int, restarts: int, budget: Budget, device) -> None:
         self.dimension = dimension
@@ -241,10 +241,10 @@ class Oracle:
 
     # --- hooks of subclasses ------------------------------------------------------------------
     def _evaluate_loss(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return torch_product.loss(self._form, theta)
+        return self._evaluator.loss(theta)
 
     def _evaluate_loss_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
-        return torch_product.loss_and_grad(self._form, theta)
+        return self._evaluator.loss_and_grad(theta)
 
     def _affordable(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
         """Mask (k,) of rows whose other resources pay for one more evaluation of this kind."""

@@ -1,1 +1,5 @@
-"""Exact simulators: a dense NumPy reference (checks only) and the fast product-form backend."""
+"""Simulators: `compile(instance, device)` returns the cheapest exact Evaluator (evaluator.py)."""
+
+from qnntraps.simulators.evaluator import Evaluator, compile  # noqa: A004
+
+__all__ = ["Evaluator", "compile"]

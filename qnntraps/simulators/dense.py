@@ -14,9 +14,9 @@ from functools import reduce
 import numpy as np
 
 from qnntraps.errors import UnsupportedStructureError
-from qnntraps.instance import (
+from qnntraps.model import (
     EncodedFeatures,
-    Instance,
+    Model,
     PauliMixtureStates,
     PauliSumObservable,
     ProductObservable,
@@ -33,9 +33,9 @@ def _check_size(num_qubits: int) -> None:
         )
 
 
-def input_density_matrices(instance: Instance) -> np.ndarray:
+def input_density_matrices(instance: Model) -> np.ndarray:
     """(m, 2^n, 2^n) density matrices of the dataset's inputs."""
-    n = instance.num_qubits
+    n = instance.ansatz.num_qubits
     _check_size(n)
     inputs = instance.dataset.inputs
     dim = 2**n
@@ -66,16 +66,16 @@ def _rotation(hermitian_pauli: np.ndarray, angle: float) -> np.ndarray:
     return np.cos(angle) * np.eye(hermitian_pauli.shape[0]) - 1j * np.sin(angle) * hermitian_pauli
 
 
-def gate_angles(instance: Instance, theta: np.ndarray) -> np.ndarray:
+def gate_angles(instance: Model, theta: np.ndarray) -> np.ndarray:
     """alpha_g for every gate: theta[parameter_index[g]] or the fixed angle."""
     ansatz = instance.ansatz
     index = ansatz.parameter_index
     return np.where(index >= 0, np.asarray(theta)[np.maximum(index, 0)], ansatz.fixed_angles)
 
 
-def circuit_unitary(instance: Instance, angles: np.ndarray) -> np.ndarray:
+def circuit_unitary(instance: Model, angles: np.ndarray) -> np.ndarray:
     """U = V_{G-1} ... V_0 for explicit gate angles."""
-    n = instance.num_qubits
+    n = instance.ansatz.num_qubits
     _check_size(n)
     unitary = np.eye(2**n, dtype=complex)
     for codes, angle in zip(instance.ansatz.generators, angles, strict=True):
@@ -83,10 +83,10 @@ def circuit_unitary(instance: Instance, angles: np.ndarray) -> np.ndarray:
     return unitary
 
 
-def observable_matrix(instance: Instance) -> np.ndarray:
+def observable_matrix(instance: Model) -> np.ndarray:
     """Dense matrix of M."""
     observable = instance.observable
-    _check_size(instance.num_qubits)
+    _check_size(instance.ansatz.num_qubits)
     if isinstance(observable, ProductObservable):
         factors = [np.einsum("s,sij->ij", f, PAULI_MATRICES) for f in observable.factors]
         return reduce(np.kron, factors)
@@ -104,7 +104,7 @@ def _predictions_at_angles(instance, angles, rhos, observable) -> np.ndarray:
     return np.real(np.einsum("kij,ji->k", evolved, observable))
 
 
-def predictions(instance: Instance, theta) -> np.ndarray:
+def predictions(instance: Model, theta) -> np.ndarray:
     """y_hat_k = Re tr(U(theta) rho_k U(theta)^dag M) for one theta (p,)."""
     theta = np.asarray(theta, dtype=np.float64)
     return _predictions_at_angles(
@@ -115,13 +115,17 @@ def predictions(instance: Instance, theta) -> np.ndarray:
     )
 
 
-def loss(instance: Instance, theta) -> float:
-    """L(theta) = (1/m) sum_k (y_hat_k - y_k)^2 for one theta (p,)."""
-    residual = predictions(instance, theta) - instance.dataset.labels
-    return float(np.mean(residual**2))
+def loss(instance: Model, theta) -> float:
+    """L(theta) for one theta (p,): (1/m) sum_k (y_hat_k - y_k)^2 for the square loss,
+    (1/m) sum_k y_k y_hat_k for the expectation loss."""
+    yhat = predictions(instance, theta)
+    labels = instance.dataset.labels
+    if instance.dataset.loss == "expectation":
+        return float(np.mean(labels * yhat))
+    return float(np.mean((yhat - labels) ** 2))
 
 
-def parameter_shift_gradient(instance: Instance, theta) -> np.ndarray:
+def parameter_shift_gradient(instance: Model, theta) -> np.ndarray:
     """dL/dtheta from the parameter-shift rule: for V = exp(-i alpha H) with H^2 = I,
     d y_hat / d alpha = y_hat(alpha + pi/4) - y_hat(alpha - pi/4); summed over the gates of a parameter.
     """
@@ -129,8 +133,12 @@ def parameter_shift_gradient(instance: Instance, theta) -> np.ndarray:
     rhos = input_density_matrices(instance)
     observable = observable_matrix(instance)
     angles = gate_angles(instance, theta)
-    residual = _predictions_at_angles(instance, angles, rhos, observable) - instance.dataset.labels
-    grad = np.zeros(instance.num_parameters)
+    labels = instance.dataset.labels
+    if instance.dataset.loss == "expectation":
+        outer = labels
+    else:
+        outer = 2.0 * (_predictions_at_angles(instance, angles, rhos, observable) - labels)
+    grad = np.zeros(instance.ansatz.num_parameters)
     for g, index in enumerate(instance.ansatz.parameter_index):
         if index < 0:
             continue
@@ -140,5 +148,5 @@ def parameter_shift_gradient(instance: Instance, theta) -> np.ndarray:
         dyhat = _predictions_at_angles(instance, plus, rhos, observable) - _predictions_at_angles(
             instance, minus, rhos, observable
         )
-        grad[index] += 2.0 * np.mean(residual * dyhat)
+        grad[index] += np.mean(outer * dyhat)
     return grad

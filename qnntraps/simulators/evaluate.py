@@ -1,13 +1,28 @@
-"""NumPy-in, NumPy-out evaluation of an Instance on the CPU through the torch product form."""
+"""NumPy in, NumPy out: an evaluator's loss, gradient and predictions for (p,) or (R, p) theta."""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import torch
 
 from qnntraps.errors import ParameterShapeError
-from qnntraps.instance import Instance
-from qnntraps.simulators import torch_product
+from qnntraps.model import Model
+from qnntraps.simulators.evaluator import Evaluator, compile
+
+# An instance's CPU evaluator, kept beside (never inside) the frozen instance for as long as the
+# instance lives; instances are immutable, so an entry never goes stale.
+_CPU_EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cpu_evaluator(model: Model) -> Evaluator:
+    """`compile(model, "cpu")`, compiled once per model object."""
+    evaluator = _CPU_EVALUATORS.get(model)
+    if evaluator is None:
+        evaluator = compile(model, "cpu")
+        _CPU_EVALUATORS[model] = evaluator
+    return evaluator
 
 
 def as_parameter_batch(theta, num_parameters: int) -> tuple[np.ndarray, bool]:
@@ -25,28 +40,27 @@ def as_parameter_batch(theta, num_parameters: int) -> tuple[np.ndarray, bool]:
     return batch, single
 
 
-def _cpu_form(instance: Instance) -> torch_product.TorchProductForm:
-    # Cached next to the instance's product form; instances are immutable, so this never goes stale.
-    cache = instance.__dict__
-    if "_cpu_torch_form" not in cache:
-        cache["_cpu_torch_form"] = torch_product.to_torch(instance.product_form, "cpu")
-    return cache["_cpu_torch_form"]
+def _tensor(evaluator: Evaluator, batch: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(batch).to(evaluator.device)
 
 
-def predictions(instance: Instance, theta) -> np.ndarray:
-    batch, single = as_parameter_batch(theta, instance.num_parameters)
-    out = torch_product.predictions(_cpu_form(instance), torch.from_numpy(batch)).numpy()
+def predictions(evaluator: Evaluator, theta) -> np.ndarray:
+    """y_hat: (m,) for theta (p,), (R, m) for theta (R, p)."""
+    batch, single = as_parameter_batch(theta, evaluator.num_parameters)
+    out = evaluator.predictions(_tensor(evaluator, batch)).cpu().numpy()
     return out[0] if single else out
 
 
-def loss(instance: Instance, theta):
-    batch, single = as_parameter_batch(theta, instance.num_parameters)
-    out = torch_product.loss(_cpu_form(instance), torch.from_numpy(batch)).numpy()
+def loss(evaluator: Evaluator, theta):
+    """A float for theta (p,), an array (R,) for theta (R, p)."""
+    batch, single = as_parameter_batch(theta, evaluator.num_parameters)
+    out = evaluator.loss(_tensor(evaluator, batch)).cpu().numpy()
     return float(out[0]) if single else out
 
 
-def loss_and_grad(instance: Instance, theta):
-    batch, single = as_parameter_batch(theta, instance.num_parameters)
-    value, grad = torch_product.loss_and_grad(_cpu_form(instance), torch.from_numpy(batch))
-    value, grad = value.numpy(), grad.numpy()
+def loss_and_grad(evaluator: Evaluator, theta):
+    """(loss, gradient), shapes as for `loss` and like theta."""
+    batch, single = as_parameter_batch(theta, evaluator.num_parameters)
+    value, grad = evaluator.loss_and_grad(_tensor(evaluator, batch))
+    value, grad = value.cpu().numpy(), grad.cpu().numpy()
     return (float(value[0]), grad[0]) if single else (value, grad)

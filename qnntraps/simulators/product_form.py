@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qnntraps.errors import UnsupportedStructureError
-from qnntraps.instance import (
+from qnntraps.model import (
     Ansatz,
     Dataset,
     EncodedFeatures,

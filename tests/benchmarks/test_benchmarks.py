@@ -2,7 +2,8 @@
 
     .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only
 
-Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors;
+Figures: restart-parameter vectors per second for one loss-and-gradient call on 5000 vectors
+(product form) and on 16 vectors of the barren-plateau circuits (statevector);
 one full Adam run of 5000 restarts on construction-coupled-p16-v1 (default budget), in the
 harness's process and sealed (tools/sealed_overhead.py measures the two side by side); loading
 every shipped instance; and reading a file at every limit of the reader, in this process and
@@ -19,7 +20,7 @@ import qnntraps
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
 from qnntraps.registry import read_registry
-from qnntraps.simulators import torch_product
+from qnntraps.simulators import compile, torch_product
 from qnntraps.store import read_instance
 from tests import hdf5_craft
 
@@ -35,7 +36,7 @@ VECTORS = 5000
 )  # fmt: skip
 def test_loss_and_grad_throughput(benchmark, instance_id, device):
     instance = qnntraps.load(instance_id)
-    form = torch_product.to_torch(instance.product_form, device)
+    form = compile(instance, device).torch_form
     rng = np.random.default_rng(0)
     theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (VECTORS, instance.num_parameters)))
     theta = theta.to(device)
@@ -48,6 +49,26 @@ def test_loss_and_grad_throughput(benchmark, instance_id, device):
 
     benchmark(call)
     benchmark.extra_info["vectors_per_second"] = VECTORS / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("instance_id", ["barren-plateau-n8-l87-v1", "barren-plateau-n12-l142-v1"])
+def test_statevector_loss_and_grad_throughput(benchmark, instance_id, device):
+    """Restart-evaluations per second of the batched statevector simulator (adjoint gradient),
+    16 restarts per call; tools/statevector_benchmark.py compares it with PennyLane and Aer."""
+    instance = qnntraps.load(instance_id)
+    evaluator = compile(instance, device)
+    rng = np.random.default_rng(0)
+    theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (16, instance.num_parameters))).to(device)
+
+    def call():
+        value, grad = evaluator.loss_and_grad(theta)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return value, grad
+
+    benchmark(call)
+    benchmark.extra_info["restart_evals_per_second"] = 16 / benchmark.stats.stats.mean
 
 
 @pytest.mark.parametrize("execution", ["in-process", "sealed"])
