@@ -204,13 +204,15 @@ def _real_inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # --- compiling ------------------------------------------------------------------------------
 
 
-def _rotation(codes: np.ndarray, parameter: int, angle: float, device) -> Rotation:
+def _rotation(codes: np.ndarray, parameter: int, angle: float, device, table: bool = True):
+    """A Rotation; its +-1 table (2^n entries) only where `_pauli_times` will read it: for
+    observable terms (`table`) and multi-qubit generators (one-qubit gates take a shorter path)."""
     n = codes.shape[0]
     support = np.flatnonzero(codes)
     flip = tuple(int(q) for q in np.flatnonzero((codes == X) | (codes == Y)))
     z_like = np.flatnonzero((codes == Z) | (codes == Y))
     sign = None
-    if z_like.size:
+    if z_like.size and (table or support.size > 1):
         table = np.ones((2,) * n)
         for q in z_like:
             shape = [1] * n
@@ -307,6 +309,14 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
     m, terms = weights.shape
     gates: list[Rotation | Diagonal] = []
     run: list[tuple[np.ndarray, float]] = []
+    fused: dict[bytes, Diagonal] = {}  # identical runs (a CZ ladder per layer) share one table
+
+    def diagonal(run) -> Diagonal:
+        key = b"".join(codes.tobytes() + np.float64(angle).tobytes() for codes, angle in run)
+        if key not in fused:
+            fused[key] = _fused_diagonal(run, n, device)
+        return fused[key]
+
     for codes, index, angle in zip(
         ansatz.generators, ansatz.parameter_index, ansatz.fixed_angles, strict=True
     ):
@@ -315,11 +325,11 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
             run.append((codes, float(angle)))
             continue
         if run:
-            gates.append(_fused_diagonal(run, n, device))
+            gates.append(diagonal(run))
             run = []
-        gates.append(_rotation(codes, int(index), float(angle), device))
+        gates.append(_rotation(codes, int(index), float(angle), device, table=False))
     if run:
-        gates.append(_fused_diagonal(run, n, device))
+        gates.append(diagonal(run))
 
     states = torch.as_tensor(
         np.stack([pure.real, pure.imag]).reshape((2, 1, m * terms) + (2,) * n),
