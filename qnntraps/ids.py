@@ -50,7 +50,12 @@ def parse_instance_id(text: str) -> InstanceId:
     if match["p"] is None:
         qubits, layers = int(match["qubits"]), int(match["layers"])
         return InstanceId(
-            match["family"], qubits * layers, match["variant"], int(match["version"]), qubits, layers
+            match["family"],
+            qubits * layers,
+            match["variant"],
+            int(match["version"]),
+            qubits,
+            layers,
         )
     return InstanceId(
         family=match["family"],

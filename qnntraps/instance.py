@@ -29,6 +29,7 @@ from qnntraps.model import (
     Provenance,
     frozen_array,
 )
+
 __all__ = [
     "CERTIFICATE_KINDS",
     "COMPLETE_LADDER_KINDS",

@@ -150,7 +150,9 @@ class GradientVariance:
 
     def __post_init__(self) -> None:
         if self.method not in GRADIENT_VARIANCE_METHODS:
-            raise ValueError(f"gradient variance method {self.method!r} not in {GRADIENT_VARIANCE_METHODS}")
+            raise ValueError(
+                f"gradient variance method {self.method!r} not in {GRADIENT_VARIANCE_METHODS}"
+            )
         sampled = (self.low, self.high, self.samples)
         if (self.method == "sampled") != all(v is not None for v in sampled) or (
             self.method == "exact" and any(v is not None for v in sampled)

@@ -45,7 +45,6 @@ from qnntraps.hdf5_reader import (
     show,
 )
 from qnntraps.ids import parse_instance_id
-from qnntraps.model import GRADIENT_VARIANCE_METHODS, LOSS_FORMS, GradientVariance
 from qnntraps.instance import (
     CERTIFICATE_KINDS,
     COMPLETE_LADDER_KINDS,
@@ -60,12 +59,15 @@ from qnntraps.instance import (
     ProductObservable,
     Provenance,
 )
+from qnntraps.model import GRADIENT_VARIANCE_METHODS, LOSS_FORMS, GradientVariance
 
 VALUE_TOLERANCE = 1e-12  # |L(theta*) - L*| <= VALUE_TOLERANCE * max(1, |L*|)
 GRADIENT_TOLERANCE = 1e-5  # central-difference gradient components at theta*
 CURVATURE_TOLERANCE = 1e-6  # second differences along each coordinate must be >= -this
 PROBE_STEP = 1e-4
-STATEVECTOR_MAX_WORK = 2**30  # points x gates x amplitudes a reader spends re-checking a certificate
+STATEVECTOR_MAX_WORK = (
+    2**30
+)  # points x gates x amplitudes a reader spends re-checking a certificate
 PROBE_CHUNK_ELEMENTS = 2**22
 
 
@@ -392,7 +394,10 @@ def _check_version_features(a, x, version: int, name: str) -> None:
 def _gradient_variance(a, x, name: str, bound: float) -> GradientVariance | None:
     prefix = "/certificate/gradient_variance"
     if prefix not in a:
-        if any(key.startswith(prefix) for key in a) or "certificate/gradient_variance_by_depth" in x:
+        if (
+            any(key.startswith(prefix) for key in a)
+            or "certificate/gradient_variance_by_depth" in x
+        ):
             raise CertificateError(
                 f"{name}: /certificate has gradient_variance fields without gradient_variance; "
                 f"{ADVICE}"
@@ -414,7 +419,9 @@ def _gradient_variance(a, x, name: str, bound: float) -> GradientVariance | None
                 f"{name}: a sampled gradient variance states low, high and samples and no "
                 f"by_depth; {ADVICE}"
             )
-        low, high = (_float(v.value, "a variance bound", name, bound, CertificateError) for v in sampled[:2])
+        low, high = (
+            _float(v.value, "a variance bound", name, bound, CertificateError) for v in sampled[:2]
+        )
         if not (0 <= low <= value <= high) or sampled[2].value < 2:
             raise CertificateError(
                 f"{name}: the sampled gradient variance {value!r} is not inside its interval "

@@ -173,7 +173,9 @@ def _refused(tmp_path, edit, error, match):
 
 
 def test_version_2_files_state_their_loss(tmp_path):
-    _refused(tmp_path / "a", lambda f: f["dataset"].attrs.__delitem__("loss"), CorruptFileError, "loss")
+    _refused(
+        tmp_path / "a", lambda f: f["dataset"].attrs.__delitem__("loss"), CorruptFileError, "loss"
+    )
     _refused(
         tmp_path / "b",
         lambda f: f["dataset"].attrs.__setitem__("loss", "square"),

@@ -60,9 +60,7 @@ def test_every_vertex_is_a_strict_local_minimum_on_the_stored_ladder(load, insta
     signs, points = vertices(p)
     values, grads = instance.loss_and_grad(points)
     assert_allclose(grads, np.zeros_like(grads), 1e-13, "gradient at vertices")
-    hessians = torch_product.hessian(
-        compile(instance).torch_form, torch.from_numpy(points)
-    ).numpy()
+    hessians = torch_product.hessian(compile(instance).torch_form, torch.from_numpy(points)).numpy()
     assert np.linalg.eigvalsh(hessians).min() > 0, "a vertex Hessian is not positive definite"
     # value = 4 eps^2/m * (#violated), #violated counted from the labels directly
     epsilon = instance.provenance.parameter("epsilon")

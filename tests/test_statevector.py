@@ -132,10 +132,13 @@ def test_a_ladder_of_cz_is_fused_into_one_exact_sign():
     expected = np.prod(np.where(bits[:, :-1] & bits[:, 1:], -1.0, 1.0), axis=1)
     assert np.array_equal(diagonal.real.reshape(-1).numpy(), expected)
     theta = np.array([0.3, 1.1, 2.0, 0.7])
-    assert abs(statevector.loss(program, torch.from_numpy(theta[None]))[0] - dense.loss(model, theta)) < 1e-13
+    assert (
+        abs(statevector.loss(program, torch.from_numpy(theta[None]))[0] - dense.loss(model, theta))
+        < 1e-13
+    )
 
 
-def test_mixture_inputs_beyond_the_size_limit_are_refused(rng):
+def test_inputs_beyond_the_size_limit_are_refused(rng):
     n = 14
     model = SimpleNamespace(
         ansatz=Ansatz(n, 1, np.eye(n, dtype=np.int8)[:1] * 2, np.array([0]), np.array([0.0])),
@@ -144,6 +147,13 @@ def test_mixture_inputs_beyond_the_size_limit_are_refused(rng):
     )
     with pytest.raises(UnsupportedStructureError, match="Pauli-mixture"):
         statevector.compile_statevector(model)
+    wide = SimpleNamespace(
+        ansatz=Ansatz(24, 1, np.eye(24, dtype=np.int8)[:1] * 2, np.array([0]), np.array([0.0])),
+        observable=ProductObservable(np.tile([1.0, 0, 0, 0], (24, 1))),
+        dataset=Dataset(EncodedFeatures(np.zeros((8, 48))), np.zeros(8)),
+    )
+    with pytest.raises(UnsupportedStructureError, match="amplitudes"):
+        statevector.compile_statevector(wide)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

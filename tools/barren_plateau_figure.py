@@ -48,9 +48,7 @@ def main() -> None:
             shown = f"{variance.value:.3e} [{variance.low:.3e}, {variance.high:.3e}]"
         print(f"| {n} | {layers} | {n * layers} | {shown} | {variance.method} | {2.0**-n:.4e} |")
     exact = [i is None for i in intervals]
-    slope, intercept = np.polyfit(
-        np.array(qubits)[exact], np.log2(np.array(values)[exact]), 1
-    )
+    slope, intercept = np.polyfit(np.array(qubits)[exact], np.log2(np.array(values)[exact]), 1)
     print(f"fit over exact points: log2 Var = {slope:.4f} n {intercept:+.3f}")
     print("wrote", plot_gradient_variance(args.out, qubits, values, intervals, curves, depths))
 

@@ -23,7 +23,11 @@ import time
 
 import numpy as np
 
-IDS = {8: "barren-plateau-n8-l87-v1", 12: "barren-plateau-n12-l142-v1", 16: "barren-plateau-n16-l200-v1"}
+IDS = {
+    8: "barren-plateau-n8-l87-v1",
+    12: "barren-plateau-n12-l142-v1",
+    16: "barren-plateau-n16-l200-v1",
+}
 
 
 def _ours(instance, theta, gradient: bool, threads: int):
@@ -132,19 +136,32 @@ def main() -> None:
         result = measure(simulator, n, args.restarts, args.repeats, gradient, args.threads)
         print(json.dumps(result))
         return
-    print("| simulator | n | what | CPU s per restart | restart-evals/s | peak RSS MiB | L(θ₁) − ours |")
+    print(
+        "| simulator | n | what | CPU s per restart | restart-evals/s | peak RSS MiB | L(θ₁) − ours |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|")
     reference = {}
     for n in args.qubits:
         for gradient in (False, True):
             for simulator in SIMULATORS:
-                command = [sys.executable, __file__, "--child", json.dumps([simulator, n, gradient]),
-                           "--restarts", str(args.restarts), "--repeats", str(args.repeats),
-                           "--threads", str(args.threads)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    json.dumps([simulator, n, gradient]),
+                    "--restarts",
+                    str(args.restarts),
+                    "--repeats",
+                    str(args.repeats),
+                    "--threads",
+                    str(args.threads),
+                ]
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
                     last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-                    print(f"| {simulator} | {n} | {'grad' if gradient else 'loss'} | {last[:60]} | | |")
+                    print(
+                        f"| {simulator} | {n} | {'grad' if gradient else 'loss'} | {last[:60]} | | |"
+                    )
                     continue
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 if result is None:
@@ -152,9 +169,11 @@ def main() -> None:
                 per = result["cpu_seconds_per_call"] / args.restarts
                 reference.setdefault(n, result["first_loss"])
                 difference = result["first_loss"] - reference[n]
-                print(f"| {simulator} | {n} | {'loss+grad' if gradient else 'loss'} | {per:.4f} "
-                      f"| {1 / per:.1f} | {result['peak_rss_mib']:.0f} | {difference:.1e} |",
-                      flush=True)
+                print(
+                    f"| {simulator} | {n} | {'loss+grad' if gradient else 'loss'} | {per:.4f} "
+                    f"| {1 / per:.1f} | {result['peak_rss_mib']:.0f} | {difference:.1e} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 
 from qnntraps.errors import UnsupportedStructureError
 from qnntraps.model import Observable, PauliSumObservable, ProductObservable
-from qnntraps.pauli import I, PAULI_MATRICES, Z, pauli_string_matrix
+from qnntraps.pauli import PAULI_MATRICES, I, Z, pauli_string_matrix
 
 MAX_DIAGONAL_QUBITS = 26
 MAX_DENSE_QUBITS = 12
@@ -33,12 +33,16 @@ def observable_minimum(observable: Observable, num_qubits: int) -> float:
     codes, coefficients = observable.pauli_codes, observable.coefficients
     if np.all((codes == I) | (codes == Z)):
         if num_qubits > MAX_DIAGONAL_QUBITS:
-            raise UnsupportedStructureError(f"a diagonal observable on more than {MAX_DIAGONAL_QUBITS} qubits")
+            raise UnsupportedStructureError(
+                f"a diagonal observable on more than {MAX_DIAGONAL_QUBITS} qubits"
+            )
         best = np.inf
         chunk = min(2**num_qubits, 2**20)
         for start in range(0, 2**num_qubits, chunk):
             index = np.arange(start, start + chunk)
-            bits = (index[:, None] >> np.arange(num_qubits - 1, -1, -1)[None, :]) & 1  # qubit 0 first
+            bits = (
+                index[:, None] >> np.arange(num_qubits - 1, -1, -1)[None, :]
+            ) & 1  # qubit 0 first
             values = np.zeros(chunk)
             for row, coefficient in zip(codes, coefficients, strict=True):
                 parity = np.sum(bits[:, row == Z], axis=1) & 1

@@ -238,7 +238,9 @@ def read_mapping(directory: str | Path) -> dict:
         )
     form = mapping.get("conventions", {}).get("loss_form", "square" if version == 1 else None)
     if form not in LOSS_TEXT:
-        raise ExportError(f"{path} states no known conventions.loss_form; export the instance again")
+        raise ExportError(
+            f"{path} states no known conventions.loss_form; export the instance again"
+        )
     return mapping
 
 

@@ -106,8 +106,6 @@ def spectral_certificate(
     )
 
 
-
-
 # --- depth: where the exact gradient variance has reached its plateau ------------------------
 
 PLATEAU_WINDOW = 0.05  # within 5% of the variance at the reference depth, at every depth beyond

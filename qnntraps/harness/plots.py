@@ -416,8 +416,13 @@ def gradient_variance_figure(
     grid = np.linspace(n.min(), n.max(), 50)
     if exact.sum() >= 2:
         slope, intercept = np.polyfit(n[exact], np.log2(v[exact]), 1)
-        left.plot(grid, 2.0 ** (slope * grid + intercept), "-", color="C1",
-                  label=f"fit: 2^({slope:.3f} n {intercept:+.2f})")
+        left.plot(
+            grid,
+            2.0 ** (slope * grid + intercept),
+            "-",
+            color="C1",
+            label=f"fit: 2^({slope:.3f} n {intercept:+.2f})",
+        )
     left.plot(grid, 2.0**-grid, "--", color="0.4", label="2^-n")
     left.set_xlabel("qubits n")
     left.set_ylabel("Var[dL/dθ₀] over uniform θ")

@@ -44,7 +44,7 @@ from qnntraps.model import (
 from qnntraps.pauli import I, X, Y, Z
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
-MAX_INPUT_AMPLITUDES = 2**26  # K * 2^n: inputs held as pure states
+MAX_INPUT_AMPLITUDES = 2**26  # K * 2^n: inputs held as pure states (1 GiB)
 MAX_QUBITS = 26
 SNAP = 1e-14  # a fused fixed phase this close to +-1 (after removing the global phase) is +-1
 
@@ -247,6 +247,11 @@ def _pure_inputs(model: Model) -> tuple[np.ndarray, np.ndarray]:
     inputs = model.dataset.inputs
     n = model.ansatz.num_qubits
     if isinstance(inputs, EncodedFeatures):
+        if inputs.features.shape[0] * 2**n > MAX_INPUT_AMPLITUDES:
+            raise UnsupportedStructureError(
+                f"{inputs.features.shape[0]} inputs on {n} qubits are more than the 2^26 "
+                "amplitudes the statevector simulator holds"
+            )
         states = []
         for x in inputs.features:
             qubits = []
@@ -304,7 +309,9 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
     ansatz = model.ansatz
     n = ansatz.num_qubits
     if n > MAX_QUBITS:
-        raise UnsupportedStructureError(f"{n} qubits: the statevector simulator takes <= {MAX_QUBITS}")
+        raise UnsupportedStructureError(
+            f"{n} qubits: the statevector simulator takes <= {MAX_QUBITS}"
+        )
     pure, weights = _pure_inputs(model)
     m, terms = weights.shape
     gates: list[Rotation | Diagonal] = []
@@ -453,7 +460,9 @@ def _loss_and_grad_chunk(program: StatevectorProgram, theta: torch.Tensor):
     else:
         outer = (2.0 / m) * (yhat - program.labels)
     coefficient = (outer[:, :, None] * program.term_weights).reshape(theta.shape[0], m * terms)
-    grad = torch.zeros(theta.shape[0], program.num_parameters, dtype=theta.dtype, device=theta.device)
+    grad = torch.zeros(
+        theta.shape[0], program.num_parameters, dtype=theta.dtype, device=theta.device
+    )
     lam = m_psi
     for gate in reversed(program.gates):
         if isinstance(gate, Rotation) and gate.parameter >= 0:
