@@ -601,8 +601,26 @@ def _evaluate(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
     from qnntraps.simulators import compile
     from qnntraps.simulators.product_form import product_form_loss
 
+    # amplitude updates of the statevector simulator, bounded before it allocates anything:
+    # points x (gates + 1) x inputs as pure states x 2^n
+    ansatz = instance.ansatz
+    inputs = instance.dataset.inputs
+    terms = 2**instance.num_qubits if isinstance(inputs, PauliMixtureStates) else 1
+    work = len(points) * (ansatz.generators.shape[0] + 1) * instance.num_samples * terms
+    work *= 2**instance.num_qubits
+    if work > STATEVECTOR_MAX_WORK:  # too much for the statevector: the product form or none
+        from qnntraps.simulators.evaluator import product_form_strategy
+
+        try:
+            evaluator = product_form_strategy(instance, "cpu")
+        except UnsupportedStructureError as error:
+            raise CertificateError(
+                f"{name}: re-checking this certificate would take {work:.2g} amplitude updates, "
+                f"more than the {STATEVECTOR_MAX_WORK:.0g} a reader spends; the file is refused"
+            ) from error
     try:
-        evaluator = compile(instance, "cpu")
+        if work <= STATEVECTOR_MAX_WORK:
+            evaluator = compile(instance, "cpu")
     except UnsupportedStructureError as error:
         raise CertificateError(
             f"{name}: this qnntraps cannot evaluate the loss of this instance ({error}), so it "
@@ -614,13 +632,5 @@ def _evaluate(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
         chunk = max(1, PROBE_CHUNK_ELEMENTS // per_point)
         return np.concatenate(
             [product_form_loss(form, points[i : i + chunk]) for i in range(0, len(points), chunk)]
-        )
-    program = evaluator.program
-    gates = len(program.gates) + 1
-    work = len(points) * gates * program.states[0, 0].numel()
-    if work > STATEVECTOR_MAX_WORK:
-        raise CertificateError(
-            f"{name}: re-checking this certificate would take {work:.2g} amplitude updates, more "
-            f"than the {STATEVECTOR_MAX_WORK:.0g} a reader spends; the file is refused"
         )
     return evaluator.loss(torch.from_numpy(np.array(points, dtype=np.float64))).numpy()

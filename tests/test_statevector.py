@@ -164,3 +164,23 @@ def test_cuda_matches_cpu(rng):
     gpu = statevector_strategy(model, "cuda").loss_and_grad(theta.cuda())
     assert_allclose(gpu[0].cpu().numpy(), cpu[0].numpy(), TOLERANCE, "cuda loss")
     assert_allclose(gpu[1].cpu().numpy(), cpu[1].numpy(), TOLERANCE, "cuda gradient")
+
+
+def test_diagonal_tables_beyond_their_limit_are_refused(monkeypatch):
+    """A crafted circuit of many distinct fixed Z-type runs cannot make the simulator allocate
+    a table per run without bound."""
+    n, runs = 4, 20
+    rows, index, angles = [], [], []
+    for k in range(runs):
+        rows += [[3, 3, 0, 0], [1, 0, 0, 0]]
+        index += [-1, 0 if k == 0 else -1]
+        angles += [0.1 + k, 0.0 if k == 0 else 0.2]
+    model = SimpleNamespace(
+        ansatz=Ansatz(n, 1, np.array(rows, dtype=np.int8), np.array(index), np.array(angles)),
+        observable=ProductObservable(np.tile([1.0, 0, 0, 1.0], (n, 1))),
+        dataset=Dataset(EncodedFeatures(np.zeros((1, 2 * n))), np.zeros(1)),
+    )
+    statevector.compile_statevector(model)  # 20 tables of 16 entries: fine
+    monkeypatch.setattr(statevector, "MAX_TABLE_ENTRIES", 10 * 2**n)
+    with pytest.raises(UnsupportedStructureError, match="diagonal tables"):
+        statevector.compile_statevector(model)

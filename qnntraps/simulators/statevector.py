@@ -46,6 +46,7 @@ from qnntraps.pauli import I, X, Y, Z
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 MAX_INPUT_AMPLITUDES = 2**26  # K * 2^n: inputs held as pure states (1 GiB)
 MAX_QUBITS = 26
+MAX_TABLE_ENTRIES = 2**27  # +-1 and phase tables held by one program (1 GiB of float64)
 SNAP = 1e-14  # a fused fixed phase this close to +-1 (after removing the global phase) is +-1
 
 
@@ -318,9 +319,21 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
     run: list[tuple[np.ndarray, float]] = []
     fused: dict[bytes, Diagonal] = {}  # identical runs (a CZ ladder per layer) share one table
 
+    tables = 0
+
+    def count_table() -> None:
+        nonlocal tables
+        tables += 2**n
+        if tables > MAX_TABLE_ENTRIES:
+            raise UnsupportedStructureError(
+                f"this circuit needs more than {MAX_TABLE_ENTRIES} entries of diagonal tables on "
+                f"{n} qubits (distinct fixed Z-type runs and multi-qubit generators)"
+            )
+
     def diagonal(run) -> Diagonal:
         key = b"".join(codes.tobytes() + np.float64(angle).tobytes() for codes, angle in run)
         if key not in fused:
+            count_table()
             fused[key] = _fused_diagonal(run, n, device)
         return fused[key]
 
@@ -334,6 +347,8 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
         if run:
             gates.append(diagonal(run))
             run = []
+        if np.count_nonzero(codes) > 1 and np.any((codes == Z) | (codes == Y)):
+            count_table()
         gates.append(_rotation(codes, int(index), float(angle), device, table=False))
     if run:
         gates.append(diagonal(run))
