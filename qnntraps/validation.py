@@ -531,16 +531,17 @@ def _provenance(a, instance_id: str, p: int, m: int, name: str, limits) -> Prove
 
 
 def recheck_certificate(instance: Instance, name: str) -> None:
-    """Evaluate the loss around theta*: L(theta*) = L*, a stationary point, no negative curvature
-    along any coordinate. Raises CertificateError otherwise."""
+    """Evaluate the loss at and around theta*: L(theta*) = L*, and for every kind but spectral a
+    stationary point with no negative curvature along any coordinate (a spectral theta* attains
+    a lower bound, checked instead). Raises CertificateError otherwise."""
     cert = instance.certificate
-    if cert.kind == "spectral":
-        _recheck_spectral(instance, name)
-        return
+    spectral = cert.kind == "spectral"
+    if spectral:
+        _check_spectral_bound(instance, name)
     p = instance.num_parameters
     theta = cert.global_minimizer
     step = PROBE_STEP * np.eye(p)
-    points = np.vstack([theta[None, :], theta + step, theta - step])
+    points = theta[None, :] if spectral else np.vstack([theta[None, :], theta + step, theta - step])
     with np.errstate(all="ignore"):
         losses = _evaluate(instance, points, name)
     at, plus, minus = losses[0], losses[1 : p + 1], losses[p + 1 :]
@@ -550,6 +551,8 @@ def recheck_certificate(instance: Instance, name: str) -> None:
             f"{name}: the loss at the certified minimizer is {float(at)!r}, not L* = {value!r} (to "
             f"{VALUE_TOLERANCE:g}); the certificate is wrong; {ADVICE}"
         )
+    if spectral:
+        return
     with np.errstate(all="ignore"):
         gradient = (plus - minus) / (2 * PROBE_STEP)
         curvature = (plus + minus - 2 * at) / PROBE_STEP**2
@@ -565,8 +568,8 @@ def recheck_certificate(instance: Instance, name: str) -> None:
         )
 
 
-def _recheck_spectral(instance: Instance, name: str) -> None:
-    """L* is mean(y) lambda_min(M), a lower bound on the loss, and L(theta*) = L*."""
+def _check_spectral_bound(instance: Instance, name: str) -> None:
+    """A spectral L* is mean(y) lambda_min(M), a lower bound on the loss."""
     from qnntraps.certificates.spectral import observable_minimum
 
     cert = instance.certificate
@@ -585,12 +588,6 @@ def _recheck_spectral(instance: Instance, name: str) -> None:
             f"{name}: a spectral L* is mean(labels) times the smallest eigenvalue of the "
             f"observable, {bound!r}, not {value!r}; the certificate is wrong; {ADVICE}"
         )
-    at = _evaluate(instance, cert.global_minimizer[None, :], name)[0]
-    if not np.isfinite(at) or abs(at - value) > VALUE_TOLERANCE * max(1.0, abs(value)):
-        raise CertificateError(
-            f"{name}: the loss at the certified minimizer is {float(at)!r}, not L* = {value!r} (to "
-            f"{VALUE_TOLERANCE:g}); the certificate is wrong; {ADVICE}"
-        )
 
 
 def _evaluate(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
@@ -598,30 +595,29 @@ def _evaluate(instance: Instance, points: np.ndarray, name: str) -> np.ndarray:
     product form, its fixed-order NumPy evaluation (the one that computed stored certificates)."""
     import torch
 
-    from qnntraps.simulators import compile
+    from qnntraps.simulators.evaluate import cpu_evaluator
+    from qnntraps.simulators.evaluator import product_form_strategy
     from qnntraps.simulators.product_form import product_form_loss
 
     # amplitude updates of the statevector simulator, bounded before it allocates anything:
-    # points x (gates + 1) x inputs as pure states x 2^n
+    # points x (gates + 1) x inputs as pure states x 2^n. Beyond the bound only the product
+    # form may evaluate the file; within it, the instance's own CPU evaluator (kept for later).
     ansatz = instance.ansatz
     inputs = instance.dataset.inputs
     terms = 2**instance.num_qubits if isinstance(inputs, PauliMixtureStates) else 1
     work = len(points) * (ansatz.generators.shape[0] + 1) * instance.num_samples * terms
     work *= 2**instance.num_qubits
-    if work > STATEVECTOR_MAX_WORK:  # too much for the statevector: the product form or none
-        from qnntraps.simulators.evaluator import product_form_strategy
-
-        try:
-            evaluator = product_form_strategy(instance, "cpu")
-        except UnsupportedStructureError as error:
+    affordable = work <= STATEVECTOR_MAX_WORK
+    try:
+        evaluator = (
+            cpu_evaluator(instance) if affordable else product_form_strategy(instance, "cpu")
+        )
+    except UnsupportedStructureError as error:
+        if not affordable:
             raise CertificateError(
                 f"{name}: re-checking this certificate would take {work:.2g} amplitude updates, "
                 f"more than the {STATEVECTOR_MAX_WORK:.0g} a reader spends; the file is refused"
             ) from error
-    try:
-        if work <= STATEVECTOR_MAX_WORK:
-            evaluator = compile(instance, "cpu")
-    except UnsupportedStructureError as error:
         raise CertificateError(
             f"{name}: this qnntraps cannot evaluate the loss of this instance ({error}), so it "
             "cannot re-check the certificate; upgrade qnntraps"

@@ -23,11 +23,8 @@ import time
 
 import numpy as np
 
-IDS = {
-    8: "barren-plateau-n8-l87-v1",
-    12: "barren-plateau-n12-l142-v1",
-    16: "barren-plateau-n16-l200-v1",
-}
+from qnntraps.families.barren_plateau import instance_id
+from qnntraps.families.catalogue import BARREN_PLATEAU_LAYERS
 
 
 def _ours(instance, theta, gradient: bool, threads: int):
@@ -95,7 +92,7 @@ def measure(simulator: str, n: int, restarts: int, repeats: int, gradient: bool,
     """One measurement in this process: median CPU seconds per call and peak RSS."""
     import qnntraps
 
-    instance = qnntraps.load(IDS[n])
+    instance = qnntraps.load(instance_id(n, BARREN_PLATEAU_LAYERS[n][0]))
     theta = np.random.default_rng(0).uniform(0, 2 * np.pi, (restarts, instance.num_parameters))
     call = SIMULATORS[simulator](instance, theta, gradient, threads)
     if call is None:

@@ -52,10 +52,11 @@ SNAP = 1e-14  # a fused fixed phase this close to +-1 (after removing the global
 
 @dataclass(frozen=True, eq=False)
 class Rotation:
-    """exp(-i a H) for a Pauli string H; `parameter` >= 0 names theta's entry, else `angle`."""
+    """exp(-i a H) for a Pauli string H; `parameter` >= 0 names theta's entry, else `fixed`
+    holds cos a and sin a of the fixed angle, as (1,) tensors on the program's device."""
 
     parameter: int
-    angle: float
+    fixed: tuple[torch.Tensor, torch.Tensor] | None
     flip: tuple[int, ...]  # qubits whose factor is X or Y
     sign: torch.Tensor | None  # (2,)*n of +-1 over the Z and Y factors, None when there are none
     y_count: int  # number of Y factors: H psi carries i**y_count
@@ -205,6 +206,16 @@ def _real_inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # --- compiling ------------------------------------------------------------------------------
 
 
+def _signs(qubits, n: int) -> np.ndarray:
+    """(2,)*n table of (-1)^(number of set bits among `qubits`): a Z-type string's eigenvalues."""
+    table = np.ones((2,) * n)
+    for q in qubits:
+        shape = [1] * n
+        shape[q] = 2
+        table = table * np.array([1.0, -1.0]).reshape(shape)
+    return table
+
+
 def _rotation(codes: np.ndarray, parameter: int, angle: float, device, table: bool = True):
     """A Rotation; its +-1 table (2^n entries) only where `_pauli_times` will read it: for
     observable terms (`table`) and multi-qubit generators (one-qubit gates take a shorter path)."""
@@ -214,26 +225,22 @@ def _rotation(codes: np.ndarray, parameter: int, angle: float, device, table: bo
     z_like = np.flatnonzero((codes == Z) | (codes == Y))
     sign = None
     if z_like.size and (table or support.size > 1):
-        table = np.ones((2,) * n)
-        for q in z_like:
-            shape = [1] * n
-            shape[q] = 2
-            table = table * np.array([1.0, -1.0]).reshape(shape)
-        sign = torch.as_tensor(table, dtype=torch.float64, device=device)
+        sign = torch.as_tensor(_signs(z_like, n), dtype=torch.float64, device=device)
     single = (int(support[0]), int(codes[support[0]])) if support.size == 1 else None
-    return Rotation(parameter, float(angle), flip, sign, int(np.sum(codes == Y)), single)
+    fixed = None
+    if parameter < 0:
+        fixed = tuple(
+            torch.tensor([value], dtype=torch.float64, device=device)
+            for value in (np.cos(angle), np.sin(angle))
+        )
+    return Rotation(parameter, fixed, flip, sign, int(np.sum(codes == Y)), single)
 
 
 def _fused_diagonal(run: list[tuple[np.ndarray, float]], n: int, device) -> Diagonal:
     """The product of fixed exp(-i a_g Z_g) gates as one phase, global phase removed."""
     exponent = np.zeros((2,) * n)  # sum_g a_g z_g(b): the phase is exp(-i exponent)
     for codes, angle in run:
-        eigen = np.ones((2,) * n)
-        for q in np.flatnonzero(codes):
-            shape = [1] * n
-            shape[q] = 2
-            eigen = eigen * np.array([1.0, -1.0]).reshape(shape)
-        exponent = exponent + angle * eigen
+        exponent = exponent + angle * _signs(np.flatnonzero(codes), n)
     exponent = exponent - exponent.reshape(-1)[0]
     real, imag = np.cos(exponent), -np.sin(exponent)
     snapped = (np.abs(imag) < SNAP) & (np.abs(np.abs(real) - 1.0) < SNAP)
@@ -386,8 +393,7 @@ def _apply(psi, gate, theta: torch.Tensor | None, inverse: bool) -> torch.Tensor
         angle = theta[:, gate.parameter]
         c, s = torch.cos(angle), torch.sin(angle)
     else:
-        c = torch.tensor([np.cos(gate.angle)], dtype=torch.float64, device=psi.device)
-        s = torch.tensor([np.sin(gate.angle)], dtype=torch.float64, device=psi.device)
+        c, s = gate.fixed
     return _rotate(psi, gate, c, -s if inverse else s)
 
 
