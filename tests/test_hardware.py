@@ -22,11 +22,13 @@ from qnntraps.hardware import (
     load_hardware_config,
 )
 from qnntraps.hardware import estimator as est
-from qnntraps.hardware.backend import JobRequest, JobResult, check_instance
+from qnntraps.hardware.backend import JobRequest, check_instance, open_backend
+from qnntraps.hardware.measurement import Measurement, measurement_for
 from qnntraps.hardware.oracle import ShotOracle, restart_generator, shot_budget
 from qnntraps.harness import results
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.instance import ProductObservable
+from qnntraps.model import PauliSumObservable
 from qnntraps.optimizers.catalogue import resolve_optimizer
 from qnntraps.oracles.budget import Budget, BudgetSpecError, parse_budget
 from qnntraps.oracles.oracle import BudgetExceededError
@@ -57,6 +59,7 @@ CIRQ = {
     "account": None,
 }
 NO_NOISE = {k: v for k, v in CIRQ.items() if k != "noise"}
+IDEAL = {"provider": "qnntraps", "backend": "ideal", "shots": 50, "seed": 11, "account": None}
 THETA = np.array([0.3, 1.1])  # a generic point of construction-p2-v1 (residuals far from 0)
 
 
@@ -71,6 +74,11 @@ def needs_cirq():
 
 def config(base: dict, **changes):
     return config_from_dict({**base, **changes})
+
+
+def projector(n: int, loss: str = "square") -> Measurement:
+    """M = (x)_l (I + Y_l): every qubit read +1 in the Y basis, y = 2^n q."""
+    return Measurement("Y" * n, (0,) * n, "all", 0.0, 2.0**n, loss)
 
 
 # --- budget and configuration (no SDK) --------------------------------------------------------
@@ -138,29 +146,75 @@ def test_importing_needs_no_sdk():
 # --- the estimators, exactly (no SDK) ---------------------------------------------------------
 @pytest.mark.parametrize("shots", [2, 7, 100])
 def test_shot_estimators_are_unbiased_exactly(shots):
-    """Expectations over the exact binomial law of the counts, for several q, n and labels."""
+    """Expectations over the exact binomial law of the counts, for projectors (y = 2^n q) and a
+    Pauli string with a constant (M = 0.25 P - 0.5 I: y = -0.75 + 0.5 q), several q and labels,
+    and both loss forms."""
     counts = np.arange(shots + 1)
-    for n, q, label in [(1, 0.3, 0.2), (2, 0.9, 1.5), (4, 1 / 16, 1.0), (8, 0.004, 0.8)]:
+    string = Measurement("ZXI", (0, 0, 0), "parity", -0.75, 0.5, "square")
+    cases = [
+        (projector(1), 0.3, 0.2),
+        (projector(2), 0.9, 1.5),
+        (projector(4), 1 / 16, 1.0),
+        (projector(8), 0.004, 0.8),
+        (string, 0.35, -0.2),
+    ]
+    for meas, q, label in cases:
         law = stats.binom.pmf(counts, shots, q)
-        y = 2.0**n * q
-        assert law @ est.predictions(counts, shots, n) == pytest.approx(y, rel=1e-12)
-        r2 = est.square_residuals(counts, shots, n, label)
+        y = meas.offset + meas.slope * q
+        assert law @ est.predictions(counts, shots, meas) == pytest.approx(y, rel=1e-12)
+        r2 = est.square_residuals(counts, shots, meas, label)
         assert law @ r2 == pytest.approx((y - label) ** 2, rel=1e-9, abs=1e-12)
-        variance = est.prediction_variance(q, shots, n)
-        naive = (est.predictions(counts, shots, n) - label) ** 2
+        variance = est.prediction_variance(q, shots, meas)
+        naive = (est.predictions(counts, shots, meas) - label) ** 2
         assert law @ naive == pytest.approx((y - label) ** 2 + variance, rel=1e-9)
-        estimated = est.estimated_prediction_variance(counts, shots, n)
+        estimated = est.estimated_prediction_variance(counts, shots, meas)
         assert law @ estimated == pytest.approx(variance, rel=1e-9)
         # the loss estimate's variance: the closed form, and its unbiased estimate (S >= 4)
         r2_variance = law @ (r2 - law @ r2) ** 2
-        exact = est.square_residual_variance(q, shots, n, label)
+        exact = est.square_residual_variance(q, shots, meas, label)
         assert exact == pytest.approx(r2_variance, rel=1e-9, abs=1e-15)
         if shots >= est.VARIANCE_MIN_SHOTS:
-            estimate = est.estimated_square_residual_variance(counts, shots, n, label)
+            estimate = est.loss_variance(counts[:, None], shots, meas, [label])
             assert law @ estimate == pytest.approx(r2_variance, rel=1e-9, abs=1e-15)
         else:
             with pytest.raises(ValueError, match="4 shots"):
-                est.estimated_square_residual_variance(counts, shots, n, label)
+                est.estimated_square_residual_variance(counts, shots, meas, label)
+        # the expectation loss label * y: unbiased, and so is its variance estimate
+        expectation = dataclasses.replace(meas, loss="expectation")
+        values = est.loss(counts[:, None], shots, expectation, [label])
+        assert law @ values == pytest.approx(label * y, rel=1e-12, abs=1e-15)
+        spread = law @ (values - law @ values) ** 2
+        assert spread == pytest.approx(label**2 * variance, rel=1e-9, abs=1e-15)
+        estimate = est.loss_variance(counts[:, None], shots, expectation, [label])
+        assert law @ estimate == pytest.approx(spread, rel=1e-9, abs=1e-15)
+
+
+def test_events_counted_from_bits():
+    """Bit l is data qubit l; "all" compares with the targets on the support, "parity" counts
+    even parity of the support's bits; the readout weights are the event's law given the bits."""
+    bits = np.array([[0, 0, 1], [1, 1, 0], [1, 0, 0], [0, 1, 1]], dtype=bool)
+    assert Measurement("YZI", (0, 1, 0), "all", 0.0, 4.0, "square").count(bits) == 1
+    assert Measurement("ZZI", (0, 0, 0), "parity", -1.0, 2.0, "square").count(bits) == 2
+    assert Measurement("ZIZ", (0, 0, 0), "parity", -1.0, 2.0, "square").count(bits) == 0
+    read = [(0.9, 0.2), (0.8, 0.1)]  # P(read 0 | 0), P(read 0 | 1) per qubit
+    for meas in (
+        Measurement("ZX", (0, 1), "all", 0.0, 4.0, "square"),
+        Measurement("ZX", (0, 0), "parity", -1.0, 2.0, "square"),
+    ):
+        weights = meas.event_weights(read)
+        for b in range(4):  # b little-endian: qubit 0 is the low bit
+            truth = [(b >> q) & 1 for q in range(2)]
+            total = 0.0
+            for r in range(4):
+                outcome = [(r >> q) & 1 for q in range(2)]
+                law = np.prod(
+                    [
+                        read[q][truth[q]] if outcome[q] == 0 else 1 - read[q][truth[q]]
+                        for q in (0, 1)
+                    ]
+                )
+                total += law * meas.count(np.array([outcome], dtype=bool))
+            assert weights[b] == pytest.approx(total, abs=1e-15)
 
 
 def test_parameter_shift_and_the_gradient_estimator(load):
@@ -181,7 +235,8 @@ def test_parameter_shift_and_the_gradient_estimator(load):
         assert np.allclose(2 * np.mean(residual * (y[1 : 1 + p] - y[1 + p :]), axis=1), grad)
         shots, n = 1000, instance.num_qubits
         mean_counts = shots * y / 2.0**n
-        assert np.allclose(est.gradient(mean_counts, shots, n, instance.dataset.labels), grad)
+        gradient = est.gradient(mean_counts, shots, projector(n), instance.dataset.labels)
+        assert np.allclose(gradient, grad)
         assert (
             est.circuits_per_evaluation(instance.num_samples, p, True)
             == points.shape[0] * instance.num_samples
@@ -197,47 +252,32 @@ def test_shots_table_in_the_doc():
         assert est.relative_error(2.0**-p, shots) <= 0.01
 
 
-def test_unsupported_instances_are_refused(load):
+def test_measurements_and_unsupported_instances(load):
     instance = load("construction-p2-v1")
-    factors = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]])  # (I + Z) on qubit 0
-    other = dataclasses.replace(instance, observable=ProductObservable(factors))
-    with pytest.raises(UnsupportedHardwareInstanceError, match="I \\+ Y"):
-        check_instance(other)
+    assert measurement_for(instance) == projector(2)
     check_instance(instance)
+    factors = np.array([[0.5, 0.0, 0.0, -0.5], [1.0, 0.0, 1.0, 0.0]])  # |1><1| (x) (I + Y)
+    mixed = dataclasses.replace(instance, observable=ProductObservable(factors))
+    assert measurement_for(mixed) == Measurement("ZY", (1, 0), "all", 0.0, 2.0, "square")
+    plateau = load("barren-plateau-n4-l35-v1")
+    assert measurement_for(plateau) == Measurement(
+        "ZZII", (0, 0, 0, 0), "parity", -1.0, 2.0, "expectation"
+    )
+    check_instance(plateau)
+    not_a_projector = np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 0.0, 1.0, 0.0]])
+    two_terms = PauliSumObservable(np.array([[3, 0], [1, 1]]), np.array([1.0, 0.5]))
+    for observable, message in (
+        (ProductObservable(not_a_projector), "projectors"),
+        (two_terms, "2 non-identity terms"),
+    ):
+        other = dataclasses.replace(instance, observable=observable)
+        with pytest.raises(UnsupportedHardwareInstanceError, match=message):
+            check_instance(other)
 
 
-# --- the shot oracle with an exact binomial backend (no SDK) ----------------------------------
-@dataclasses.dataclass
-class BinomialBackend:
-    """Counts drawn from Binomial(S, q) with the instance's exact q: the ideal device."""
-
-    instance: object
-    shots: int
-    is_simulator: bool = True
-    noisy_unavailable_reason: str | None = None
-
-    def __post_init__(self):
-        self.num_samples = self.instance.num_samples
-        self.num_parameters = self.instance.num_parameters
-        self.num_data_qubits = self.instance.num_qubits
-
-    def sample(self, requests):
-        out = []
-        for request in requests:
-            q = self.instance.predictions(request.points) / 2.0**self.num_data_qubits
-            counts = np.random.default_rng(request.seed).binomial(self.shots, np.clip(q, 0, 1))
-            out.append(JobResult(counts.reshape(-1, self.num_samples), f"job-{request.seed}"))
-        return out
-
-    def noisy_predictions(self, points):
-        return self.instance.predictions(points)
-
-    def device_facts(self):
-        return {"device": "binomial"}
-
-
+# --- the shot oracle with the ideal device (no SDK) ------------------------------------------
 def shot_oracle(instance, restarts, budget, shots=50, first=0, log=None):
-    backend = BinomialBackend(instance, shots)
+    backend = open_backend(instance, config(IDEAL, shots=shots))
     generators = [restart_generator("ab" * 32, 5, first + r) for r in range(restarts)]
     ids = range(first, first + restarts)
     return ShotOracle(backend, instance.dataset.labels, restarts, budget, generators, ids, log)
@@ -298,7 +338,8 @@ def test_shot_oracle_estimates_are_unbiased(load):
     # the logged variance estimates are unbiased for Var L_hat: exact value, and the spread seen
     q = instance.predictions(THETA) / 2.0**instance.num_qubits
     labels = instance.dataset.labels
-    exact_variance = np.sum(est.square_residual_variance(q, 100, 2, labels)) / labels.size**2
+    variances = est.square_residual_variance(q, 100, projector(2), labels)
+    exact_variance = np.sum(variances) / labels.size**2
     logged = np.array([j["loss_variances"][0] for j in jobs])
     spread = np.sqrt(logged.var() / rows)
     assert abs(logged.mean() - exact_variance) < Z_LIMIT * spread
@@ -347,13 +388,13 @@ def test_the_hardware_track_needs_a_config_and_shots(load, tmp_path, monkeypatch
 def z_scores(backend, instance, repeats: int) -> tuple[np.ndarray, float]:
     """z of the mean y_hat (per sample) and of the mean loss over independently seeded jobs,
     against the exact noisy values of the same noise model."""
-    shots, n = backend.shots, backend.num_data_qubits
+    shots, n = backend.shots, backend.measurement
     exact = backend.noisy_predictions(THETA[None])[0]
     labels = instance.dataset.labels
     requests = [JobRequest(int(s), THETA[None]) for s in range(1000, 1000 + repeats)]
     counts = np.concatenate([r.counts for r in backend.sample(requests)])  # (repeats, m)
     y_hat = est.predictions(counts, shots, n)
-    q = exact / 2.0**n
+    q = n.probabilities(exact)
     z_y = (y_hat.mean(0) - exact) / np.sqrt(est.prediction_variance(q, shots, n) / repeats)
     losses = est.loss(counts, shots, n, labels)
     exact_loss = float(np.mean((exact - labels) ** 2))
@@ -384,7 +425,7 @@ def test_qiskit_fake_backend_estimates_are_unbiased(load):
     repeats = 150
     points = np.tile(est.shift_points(THETA), (repeats, 1))
     counts = backend.sample([JobRequest(5, points)])[0].counts.reshape(repeats, 1 + 2 * p, -1)
-    grads = np.array([est.gradient(c, backend.shots, 2, labels) for c in counts])
+    grads = np.array([est.gradient(c, backend.shots, projector(2), labels) for c in counts])
     z_grad = (grads.mean(0) - exact_grad) / (grads.std(0, ddof=1) / repeats**0.5)
     print(f"z(gradient) {z_grad}")
     assert np.all(np.abs(z_grad) < Z_LIMIT)
@@ -500,6 +541,78 @@ def test_cirq_hardware_runs_from_the_command_line(load, tmp_path, monkeypatch, c
     session = json.loads((tmp_path / "adam" / "construction-p2-v1" / "hardware.json").read_text())
     assert session["sessions"][0]["device"] == "cirq.DensityMatrixSimulator"
     assert session["sessions"][0]["calibration_time"] is None
+
+
+# --- observables beyond (I + Y)^n: the barren-plateau family's Z_0 Z_1, mixed projectors -------
+def mixed_projector(load):
+    """construction-p2-v1 with M = |1><1| (x) (I + Y): a Z-basis and a Y-basis qubit."""
+    instance = load("construction-p2-v1")
+    factors = np.array([[0.5, 0.0, 0.0, -0.5], [1.0, 0.0, 1.0, 0.0]])
+    return dataclasses.replace(instance, observable=ProductObservable(factors))
+
+
+def test_cirq_noiseless_values_are_the_exact_predictions(load):
+    """With zero noise, cirq's density matrix after our basis change, weighted by the event,
+    gives back the exact prediction: the basis changes and the events are right."""
+    needs_cirq()
+    silent = config(CIRQ, noise={"depolarize": 0.0, "readout_flip": 0.0})
+    rng = np.random.default_rng(8)
+    for instance in (load("barren-plateau-n2-l19-v1"), mixed_projector(load)):
+        points = rng.uniform(0, 2 * np.pi, (3, instance.num_parameters))
+        values = open_backend(instance, silent).noisy_predictions(points)
+        assert np.max(np.abs(values - instance.predictions(points))) < 1e-12
+
+
+def test_barren_plateau_shots_on_every_provider(load):
+    """Z_0 Z_1 from parity counts: the ideal device, Qiskit Aer (fake backend noise) and cirq
+    (depolarizing + readout noise) each estimate y and the expectation loss without bias."""
+    instance = load("barren-plateau-n2-l19-v1")
+    theta = np.random.default_rng(4).uniform(0, 2 * np.pi, instance.num_parameters)
+    providers = [(IDEAL, 1000, 200)]
+    if all(_importable(m) for m in ("qiskit", "qiskit_aer", "qiskit_ibm_runtime")):
+        providers.append((QISKIT, 1000, 40))
+    if _importable("cirq"):
+        providers.append((CIRQ, 1000, 30))
+    for base, shots, repeats in providers:
+        backend = open_backend(instance, config(base, shots=shots))
+        assert backend.measurement.bases == "ZZ" and backend.measurement.event == "parity"
+        exact = backend.noisy_predictions(theta[None])[0]
+        if base is IDEAL:
+            assert exact.tolist() == instance.predictions(theta[None])[0].tolist()
+        requests = [JobRequest(int(s), theta[None]) for s in range(100, 100 + repeats)]
+        counts = np.concatenate([r.counts for r in backend.sample(requests)])
+        losses = est.loss(counts, shots, backend.measurement, instance.dataset.labels)
+        q = backend.measurement.probabilities(exact)
+        spread = np.sqrt(est.prediction_variance(q, shots, backend.measurement) / repeats)
+        z = (losses.mean() - exact[0]) / spread[0]
+        print(
+            f"{base['provider']}: exact {exact[0]:.5f}, mean estimate {losses.mean():.5f}, z {z:.2f}"
+        )
+        assert abs(z) < Z_LIMIT
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_the_ideal_device_repeats_bit_for_bit_and_descends_on_a_plateau(load, tmp_path):
+    """A hardware-track run of adam on barren-plateau-n2 with the ideal device: the gradient
+    estimate is unbiased enough to descend to L* = -1 from every restart, the folder records the
+    measurement, and a rerun in other chunks gives identical records."""
+    instance = load("barren-plateau-n2-l19-v1")
+    hw = config(IDEAL, shots=500)
+    budget = Budget(shots=4 * 10**6)
+    hardware_run(instance, "adam", budget, 4, hw, tmp_path / "a", lr=0.05)
+    records = check_folder(tmp_path / "a", instance, hw, 4)
+    assert all(r["hit"] for r in records), [r["fun"] for r in records]
+    facts = json.loads((tmp_path / "a" / "hardware.json").read_text())["sessions"][0]
+    assert facts["measurement"]["event"] == "parity" and facts["measurement"]["bases"] == "ZZ"
+    hardware_run(instance, "adam", budget, 4, hw, tmp_path / "b", chunk=3, lr=0.05)
+    assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
 
 
 # --- real devices: the code paths exist and fail with typed errors without an account ---------

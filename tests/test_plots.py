@@ -232,3 +232,29 @@ def test_gradient_variance_figure_draws_the_points_the_fit_and_the_depth_curves(
     assert_only_png(tmp_path, "v.png")
     with pytest.raises(ValueError, match="one positive variance"):
         gradient_variance_figure([2, 4], [0.1, -1.0], [None, None])
+
+
+def test_hit_rate_by_qubits_figure_draws_rates_intervals_and_pairs_exact_lines(tmp_path):
+    from qnntraps.harness.metrics import hit_rate_interval
+    from qnntraps.harness.plots import hit_rate_by_qubits_figure, plot_hit_rate_by_qubits
+
+    series = {"adam": ([2, 4, 6], [12, 6, 0], 12), "adam (exact)": ([2, 4, 6], [12, 12, 9], 12)}
+    figure = hit_rate_by_qubits_figure(series)
+    (axes,) = figure.axes
+    containers = {c.get_label(): c for c in axes.containers}
+    shots, exact = containers["adam"], containers["adam (exact)"]
+    assert list(shots.lines[0].get_xdata()) == [2, 4, 6]
+    np.testing.assert_array_equal(shots.lines[0].get_ydata(), [1.0, 0.5, 0.0])
+    np.testing.assert_array_equal(exact.lines[0].get_ydata(), [1.0, 1.0, 0.75])
+    assert shots.lines[0].get_linestyle() == "-" and exact.lines[0].get_linestyle() == "--"
+    assert shots.lines[0].get_color() == exact.lines[0].get_color()
+    # the error bar of the middle point spans the 95% interval of 6 hits in 12
+    segments = shots.lines[2][0].get_segments()
+    bound = hit_rate_interval(6, 12)
+    np.testing.assert_allclose([segments[1][0][1], segments[1][1][1]], [bound.low, bound.high])
+    plot_hit_rate_by_qubits(tmp_path / "h.png", series)
+    assert_only_png(tmp_path, "h.png")
+    with pytest.raises(ValueError, match="lie in 0..12"):
+        hit_rate_by_qubits_figure({"spsa": ([2], [13], 12)})
+    with pytest.raises(ValueError, match="at least one series"):
+        hit_rate_by_qubits_figure({})

@@ -1,12 +1,15 @@
 """What the shot oracle needs from a provider, and the choice of provider by configuration.
 
-A ShotBackend holds the instance's m measured circuits (state preparation, ansatz, Y-basis change
-and a measurement of every data qubit, compiled for the device once) and runs them:
+A ShotBackend holds the instance's m measured circuits (state preparation, ansatz, the basis
+change of its Measurement and a measurement of every data qubit, compiled for the device once)
+and runs them:
 
 - `sample(requests)`: each JobRequest is a seed and points (n, p); the answer is, per request, the
-  counts (n, m) of shots in which every data qubit read +1, and the provider's job id. A local
-  simulator runs each request as its own job seeded by its seed, so a restart's shots depend only
-  on its own seeds; a real device runs all requests of a call as one job (seeds unused).
+  counts (n, m) of shots in which the measurement's event happened (every data qubit read +1 in
+  the Y basis for M = (x)(I + Y); qubits 0 and 1 read even parity for M = Z_0 Z_1), and the
+  provider's job id. A local simulator runs each request as its own job seeded by its seed, so a
+  restart's shots depend only on its own seeds; a real device runs all requests of a call as one
+  job (seeds unused).
 - `noisy_predictions(points)`: the exact expectation of y_hat under the same noise model
   (density-matrix simulation), or None with the reason in `noisy_unavailable_reason`.
 - `device_facts()`: device name, version, calibration time, transpiler seed and layouts, ...
@@ -24,10 +27,9 @@ import numpy as np
 from qnntraps.export.circuits import require_sdk
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import UnsupportedHardwareInstanceError
-from qnntraps.instance import Instance, ProductObservable
+from qnntraps.hardware.measurement import Measurement, measurement_for
+from qnntraps.instance import Instance
 
-# The factor (I + Y) in the (I, X, Y, Z) coefficients of a ProductObservable.
-I_PLUS_Y = (1.0, 0.0, 1.0, 0.0)
 # Density-matrix simulations for the exact noisy value stop at this many active qubits
 # (4^10 complex entries = 16 MiB; 12 would be 256 MiB and slow).
 EXACT_NOISY_MAX_QUBITS = 10
@@ -35,6 +37,7 @@ MEASUREMENT_KEY = "meas"
 SDK_MODULES = {
     "qiskit": ("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
     "cirq": ("cirq", "sympy"),
+    "qnntraps": (),
 }
 
 
@@ -59,6 +62,7 @@ class ShotBackend(Protocol):
     num_samples: int
     num_parameters: int
     num_data_qubits: int
+    measurement: Measurement
     is_simulator: bool
     noisy_unavailable_reason: str | None
 
@@ -69,17 +73,9 @@ class ShotBackend(Protocol):
     def device_facts(self) -> dict: ...
 
 
-def check_instance(instance: Instance) -> None:
-    """Refuse instances the one-setting estimator cannot measure (typed error)."""
-    observable = instance.observable
-    if not isinstance(observable, ProductObservable) or not np.array_equal(
-        observable.factors, np.tile(I_PLUS_Y, (instance.num_qubits, 1))
-    ):
-        raise UnsupportedHardwareInstanceError(
-            f"{instance.id}: the hardware track measures M = (x)_l (I + Y_l) with one Y-basis "
-            "setting (M = 2^n |+i><+i|^(x)n); this instance's observable is "
-            f"{type(observable).__name__} with other factors, which it does not estimate"
-        )
+def check_instance(instance: Instance) -> Measurement:
+    """The instance's one-setting measurement; typed error where the estimator cannot apply."""
+    measurement = measurement_for(instance)
     index = instance.ansatz.parameter_index
     uses = np.bincount(index[index >= 0], minlength=instance.num_parameters)
     if np.any(uses != 1):
@@ -88,11 +84,16 @@ def check_instance(instance: Instance) -> None:
             "when each parameter drives exactly one Pauli rotation; here some drive "
             f"{sorted(set(uses.tolist()) - {1})} gates"
         )
+    return measurement
 
 
 def open_backend(instance: Instance, config: HardwareConfig) -> ShotBackend:
     """The provider's backend for this instance, circuits compiled (SDKs imported here)."""
     check_instance(instance)
+    if config.provider == "qnntraps":
+        from qnntraps.hardware.ideal_backend import IdealShotBackend
+
+        return IdealShotBackend(instance, config)
     require_sdk("hardware", SDK_MODULES[config.provider])
     if config.provider == "qiskit":
         from qnntraps.hardware.qiskit_backend import QiskitShotBackend
@@ -101,11 +102,3 @@ def open_backend(instance: Instance, config: HardwareConfig) -> ShotBackend:
     from qnntraps.hardware.cirq_backend import CirqShotBackend
 
     return CirqShotBackend(instance, config)
-
-
-def readout_zero_weights(read_zero: list[tuple[float, float]]) -> np.ndarray:
-    """w[b] = prod_i P(qubit i reads 0 | its bit is b_i), b little-endian over the list."""
-    weights = np.ones(1)
-    for given_zero, given_one in read_zero:
-        weights = np.kron(np.array([given_zero, given_one]), weights)
-    return weights

@@ -2,8 +2,9 @@
 
 Imported by `backend.open_backend` only (it needs `pip install 'qnntraps[hardware]'`).
 
-- The m measured circuits: state preparation, ansatz, then sdg and h on every data qubit, and a
-  final moment measuring every data qubit under the key "meas" (bit l = data qubit l).
+- The m measured circuits: state preparation, ansatz, then the measurement's basis change (h for
+  X, sdg and h for Y, nothing for Z) on the data qubits, and a final moment measuring every data
+  qubit under the key "meas" (bit l = data qubit l).
 - "density_matrix": `cirq.DensityMatrixSimulator(noise=DepolarizingReadoutNoise(...),
   seed=request seed, dtype=complex128)`, one simulator per request, sampled through the
   cirq.Sampler interface (`run_sweep`). The noise model puts a depolarizing channel of
@@ -30,10 +31,10 @@ from qnntraps.hardware.backend import (
     MEASUREMENT_KEY,
     JobRequest,
     JobResult,
-    readout_zero_weights,
 )
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareAccountError, HardwareError
+from qnntraps.hardware.measurement import measurement_for
 from qnntraps.instance import Instance
 
 
@@ -74,6 +75,7 @@ class CirqShotBackend:
         self.num_samples = instance.num_samples
         self.num_parameters = instance.num_parameters
         self.num_data_qubits = plan.num_data_qubits
+        self.measurement = measurement_for(instance)
         self.is_simulator = config.is_local
         self.noisy_unavailable_reason: str | None = None
         self._config = config
@@ -83,7 +85,11 @@ class CirqShotBackend:
         )
         data = [self.qubits[q] for q in plan.data_qubits]
         ansatz = build_circuit(plan.ansatz, self.qubits, self.symbols)
-        basis = cirq.Circuit([cirq.S(q) ** -1 for q in data], [cirq.H(q) for q in data])
+        bases = self.measurement.bases
+        basis = cirq.Circuit(
+            [cirq.S(q) ** -1 for q, letter in zip(data, bases, strict=True) if letter == "Y"],
+            [cirq.H(q) for q, letter in zip(data, bases, strict=True) if letter in "XY"],
+        )
         measure = cirq.Moment(cirq.measure(*data, key=MEASUREMENT_KEY))
         self.bodies = tuple(
             build_circuit(prep, self.qubits, self.symbols) + ansatz + basis
@@ -119,7 +125,7 @@ class CirqShotBackend:
             results = sampler.run_sweep(circuit, resolvers, repetitions=self.shots)
             for i, result in enumerate(results):
                 bits = result.measurements[MEASUREMENT_KEY]  # (shots, n) 0/1
-                counts[i, k] = np.count_nonzero(~bits.any(axis=1))
+                counts[i, k] = self.measurement.count(bits)
         return counts
 
     def sample(self, requests: list[JobRequest]) -> list[JobResult]:
@@ -148,7 +154,7 @@ class CirqShotBackend:
         resolvers = self._resolvers(points)
         n_data = self.num_data_qubits
         r = self.noise.readout_flip
-        weights = readout_zero_weights([(1.0 - r, r)] * n_data)
+        weights = self.measurement.event_weights([(1.0 - r, r)] * n_data)
         # cirq's order is big-endian (data qubit 0 most significant); reverse to little-endian.
         order = np.arange(2**n_data).reshape((2,) * n_data).transpose().reshape(-1)
         out = np.empty((len(resolvers), self.num_samples))
@@ -158,7 +164,7 @@ class CirqShotBackend:
                 diagonal = np.real(np.diagonal(result.final_density_matrix))
                 marginal = diagonal.reshape(2**n_data, -1).sum(axis=1)
                 out[i, k] = float(marginal[order] @ weights)
-        return np.ldexp(out, n_data)
+        return self.measurement.predictions(out)
 
     def device_facts(self) -> dict:
         if self.is_simulator:
@@ -180,6 +186,7 @@ class CirqShotBackend:
         return {
             **facts,
             "shots_per_circuit": self.shots,
+            "measurement": self.measurement.as_dict(),
             "seed": self._config.seed,
             "noise": self._config.as_dict().get("noise"),
             "circuits": [

@@ -13,6 +13,12 @@ into the run's config.json, so a resume with a different configuration is refuse
 
     {"provider": "cirq", "backend": "density_matrix", "shots": 1000, "seed": 1234,
      "noise": {"depolarize": 0.005, "readout_flip": 0.01}, "account": null}
+
+    {"provider": "qnntraps", "backend": "ideal", "shots": 1000, "seed": 1234, "account": null}
+
+The last is a noiseless device simulated by qnntraps itself: the exact event probabilities from
+the instance's compiled CPU evaluator and binomial counts drawn from them, so only shot noise
+remains (the curve of hit rate against qubits in docs/barren_plateau.md uses it).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 
 from qnntraps.hardware.errors import HardwareConfigError
 
-PROVIDERS = ("qiskit", "cirq")
+PROVIDERS = ("qiskit", "cirq", "qnntraps")
 # Qiskit: a backend named fake_* is a fake backend of qiskit-ibm-runtime, simulated locally by
 # Aer with its noise model; any other name is a real IBM Quantum device.
 QISKIT_FAKE_PREFIX = "fake_"
@@ -32,7 +38,9 @@ QISKIT_FAKE_PREFIX = "fake_"
 # "google:<processor id>" is a Google Quantum AI processor through cirq_google.
 CIRQ_LOCAL = "density_matrix"
 CIRQ_GOOGLE_PREFIX = "google:"
-ACCOUNT_KEYS = {"qiskit": ("channel", "instance", "name"), "cirq": ("project_id",)}
+# qnntraps: "ideal" is a noiseless device, exact probabilities and binomial shots.
+IDEAL = "ideal"
+ACCOUNT_KEYS = {"qiskit": ("channel", "instance", "name"), "cirq": ("project_id",), "qnntraps": ()}
 MITIGATION_KEYS = ("resilience_level", "dynamical_decoupling", "twirling_gates", "twirling_measure")
 NOISE_KEYS = ("depolarize", "readout_flip")
 MAX_SEED = 2**63
@@ -117,6 +125,10 @@ class HardwareConfig:
         if not 0 <= self.seed < MAX_SEED:
             raise HardwareConfigError(f"seed must lie in 0 .. 2^63 - 1, not {self.seed}")
         allowed = ACCOUNT_KEYS[self.provider]
+        if self.account and not allowed:
+            raise HardwareConfigError(
+                f'the {self.provider} provider takes no account: "account": null'
+            )
         for key, value in self.account:
             if key not in allowed or not isinstance(value, str):
                 raise HardwareConfigError(
@@ -126,8 +138,10 @@ class HardwareConfig:
                 )
         if self.provider == "qiskit":
             self._check_qiskit()
-        else:
+        elif self.provider == "cirq":
             self._check_cirq()
+        else:
+            self._check_ideal()
 
     def _check_qiskit(self) -> None:
         level = self.optimization_level
@@ -174,11 +188,24 @@ class HardwareConfig:
                 f"'{CIRQ_GOOGLE_PREFIX}<processor id>', not {self.backend!r}"
             )
 
+    def _check_ideal(self) -> None:
+        if self.backend != IDEAL:
+            raise HardwareConfigError(
+                f'the qnntraps provider has one backend, "{IDEAL}" (noiseless), not {self.backend!r}'
+            )
+        if self.optimization_level is not None or self.mitigation is not None or self.noise:
+            raise HardwareConfigError(
+                "the ideal device takes no optimization_level, mitigation or noise: leave them out"
+            )
+
     @property
     def is_local(self) -> bool:
-        """True for simulators on this machine (a qiskit fake backend, the cirq simulator)."""
+        """True for simulators on this machine (a qiskit fake backend, the cirq simulator, the
+        ideal device)."""
         if self.provider == "qiskit":
             return self.backend.startswith(QISKIT_FAKE_PREFIX)
+        if self.provider == "qnntraps":
+            return True
         return self.backend == CIRQ_LOCAL
 
     @property

@@ -91,6 +91,7 @@ class ShotOracle(Oracle):
         self._job_log = job_log
         self.num_samples = backend.num_samples
         self.num_data_qubits = backend.num_data_qubits
+        self.measurement = backend.measurement
         self.shots_per_circuit = backend.shots
         p = backend.num_parameters
         self.loss_shots = self.num_samples * backend.shots
@@ -131,7 +132,7 @@ class ShotOracle(Oracle):
 
     # --- internals ----------------------------------------------------------------------------
     def _evaluate(self, theta: np.ndarray, rows: torch.Tensor, gradient: bool):
-        p, shots, n = self.dimension, self.shots_per_circuit, self.num_data_qubits
+        p, shots, measurement = self.dimension, self.shots_per_circuit, self.measurement
         block = 1 + 2 * p if gradient else 1
         order = [int(r) for r in torch.unique(rows)]  # increasing: a fixed seed order
         positions = {r: np.flatnonzero(rows.numpy() == r) for r in order}
@@ -149,11 +150,13 @@ class ShotOracle(Oracle):
         for r, request, result in zip(order, requests, results, strict=True):
             counts = result.counts.reshape(-1, block, self.num_samples)
             for j, position in enumerate(positions[r]):
-                values[position] = estimator.loss(counts[j, 0], shots, n, self._labels)
+                values[position] = estimator.loss(counts[j, 0], shots, measurement, self._labels)
                 if gradient:
-                    grads[position] = estimator.gradient(counts[j], shots, n, self._labels)
+                    grads[position] = estimator.gradient(
+                        counts[j], shots, measurement, self._labels
+                    )
             variances = (
-                estimator.loss_variance(counts[:, 0], shots, n, self._labels).tolist()
+                estimator.loss_variance(counts[:, 0], shots, measurement, self._labels).tolist()
                 if shots >= estimator.VARIANCE_MIN_SHOTS
                 else None
             )

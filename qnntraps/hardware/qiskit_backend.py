@@ -2,8 +2,9 @@
 
 Imported by `backend.open_backend` only (it needs `pip install 'qnntraps[hardware]'`).
 
-- The m measured circuits (state preparation, ansatz, sdg + h on every data qubit, a measurement
-  of every data qubit into the register "meas") are transpiled once for the device with
+- The m measured circuits (state preparation, ansatz, the measurement's basis change: h for X,
+  sdg + h for Y, nothing for Z; a measurement of every data qubit into the register "meas") are
+  transpiled once for the device with
   `generate_preset_pass_manager(optimization_level, backend, seed_transpiler=config.seed)`;
   the parameters stay symbolic and are bound per job, so the circuits, their layouts and the
   noise do not depend on theta (which keeps the parameter-shift rule exact for the noisy model).
@@ -34,10 +35,10 @@ from qnntraps.hardware.backend import (
     MEASUREMENT_KEY,
     JobRequest,
     JobResult,
-    readout_zero_weights,
 )
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareAccountError, HardwareConfigError, HardwareError
+from qnntraps.hardware.measurement import Measurement, measurement_for
 from qnntraps.instance import Instance
 
 # Local simulation: density matrices while they are small, else state-vector trajectories.
@@ -47,27 +48,32 @@ AER_THREADS = {"max_parallel_threads": 1, "max_parallel_experiments": 1, "max_pa
 PROBABILITIES_LABEL = "all_data_probabilities"
 
 
-def measured_circuits(plan: ExportPlan, parameters) -> list[QuantumCircuit]:
-    """Sample k: preparation, ansatz, Y-basis change (sdg, h) and measure data qubit l -> meas[l]."""
+def measured_circuits(
+    plan: ExportPlan, parameters, measurement: Measurement
+) -> list[QuantumCircuit]:
+    """Sample k: preparation, ansatz, the basis change and measure data qubit l -> meas[l]."""
     ansatz, preparations = plan_circuits(plan, parameters)
     circuits = []
     for k, preparation in enumerate(preparations):
         circuit = preparation.compose(ansatz)
         register = ClassicalRegister(plan.num_data_qubits, MEASUREMENT_KEY)
         circuit.add_register(register)
-        for q in plan.data_qubits:
-            circuit.sdg(q)
-            circuit.h(q)
+        for q, letter in zip(plan.data_qubits, measurement.bases, strict=True):
+            if letter == "Y":
+                circuit.sdg(q)
+            if letter in "XY":
+                circuit.h(q)
         circuit.measure(list(plan.data_qubits), register)
         circuit.name = f"{plan.instance_id}-sample-{k}"
         circuits.append(circuit)
     return circuits
 
 
-def all_plus_counts(pub_result) -> np.ndarray:
-    """Shots (per parameter set) in which every bit of "meas" reads 0 (every data qubit +1)."""
-    bits = getattr(pub_result.data, MEASUREMENT_KEY).array  # (n, shots, bytes), packed
-    return np.count_nonzero(~bits.any(axis=-1), axis=-1).astype(np.int64).reshape(-1)
+def event_counts(pub_result, measurement: Measurement) -> np.ndarray:
+    """Shots (per parameter set) in which the measurement's event happened."""
+    packed = getattr(pub_result.data, MEASUREMENT_KEY).array  # (n, shots, bytes), big-endian
+    bits = np.unpackbits(packed, axis=-1)[..., ::-1][..., : measurement.num_qubits]
+    return measurement.count(bits).reshape(-1)
 
 
 class QiskitShotBackend:
@@ -79,6 +85,7 @@ class QiskitShotBackend:
         self.num_samples = instance.num_samples
         self.num_parameters = instance.num_parameters
         self.num_data_qubits = plan.num_data_qubits
+        self.measurement = measurement_for(instance)
         self.is_simulator = config.is_local
         self.noisy_unavailable_reason: str | None = None
         self._config = config
@@ -98,7 +105,9 @@ class QiskitShotBackend:
             seed_transpiler=config.seed,
         )
         try:
-            self.circuits = tuple(manager.run(measured_circuits(plan, parameters)))
+            self.circuits = tuple(
+                manager.run(measured_circuits(plan, parameters, self.measurement))
+            )
         except Exception as error:  # qiskit's TranspilerError and what its passes raise
             raise HardwareError(
                 f"cannot compile {instance.id} for {config.backend}: {type(error).__name__}: "
@@ -138,7 +147,7 @@ class QiskitShotBackend:
         )
         job = sampler.run(self._pubs(request.points), shots=self.shots)
         result = job.result()
-        counts = np.stack([all_plus_counts(r) for r in result], axis=1)
+        counts = np.stack([event_counts(r, self.measurement) for r in result], axis=1)
         return JobResult(counts, str(job.job_id()))
 
     def _sample_device(self, requests: list[JobRequest]) -> list[JobResult]:
@@ -152,7 +161,8 @@ class QiskitShotBackend:
         out, start = [], 0
         for _ in requests:
             block = result[start : start + self.num_samples]
-            out.append(JobResult(np.stack([all_plus_counts(r) for r in block], axis=1), job_id))
+            counts = np.stack([event_counts(r, self.measurement) for r in block], axis=1)
+            out.append(JobResult(counts, job_id))
             start += self.num_samples
         return out
 
@@ -182,7 +192,7 @@ class QiskitShotBackend:
             for i in range(n):
                 probabilities = np.asarray(result.data(k * n + i)[PROBABILITIES_LABEL])
                 out[i, k] = float(probabilities @ weights[k])
-        return np.ldexp(out, self.num_data_qubits)
+        return self.measurement.predictions(out)
 
     def _exact_circuits(self):
         """Measurement-free circuits saving the data qubits' probabilities, and readout weights."""
@@ -213,7 +223,8 @@ class QiskitShotBackend:
                 [bare.qubits[q] for q in measured],
             )
             circuits.append(bare)
-            weights.append(readout_zero_weights([readout.get(q, (1.0, 0.0)) for q in measured]))
+            read_zero = [readout.get(q, (1.0, 0.0)) for q in measured]
+            weights.append(self.measurement.event_weights(read_zero))
         self._exact = (circuits, weights)
         return self._exact
 
@@ -240,6 +251,7 @@ class QiskitShotBackend:
             "calibration_time": calibration,
             "calibration_time_note": note,
             "shots_per_circuit": self.shots,
+            "measurement": self.measurement.as_dict(),
             "transpiler": {
                 "seed_transpiler": self._config.seed,
                 "optimization_level": self._config.optimization_level,

@@ -27,6 +27,7 @@ from qnntraps.atomic import append_durably, json_line, write_error, write_json_a
 from qnntraps.hardware.backend import ShotBackend, open_backend
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareError
+from qnntraps.hardware.estimator import exact_loss
 from qnntraps.hardware.oracle import ShotOracle, restart_generator
 from qnntraps.instance import Instance
 from qnntraps.oracles.budget import Budget
@@ -99,9 +100,10 @@ class HardwareRun:
         if finite.any():
             predictions = self.backend.noisy_predictions(final[finite])
             if predictions is not None:
-                residual = predictions - self.instance.dataset.labels
                 noisy = np.full(final.shape[0], np.nan)
-                noisy[finite] = np.mean(residual * residual, axis=1)
+                noisy[finite] = exact_loss(
+                    predictions, self.instance.dataset.labels, self.instance.dataset.loss
+                )
         note = self.backend.noisy_unavailable_reason
         for i, record in enumerate(records):
             value = None if noisy is None or not finite[i] else float(noisy[i])

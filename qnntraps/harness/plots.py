@@ -36,6 +36,10 @@ __all__ = [
     "plot_gap_ecdf",
     "plot_hit_rate_vs_p",
     "plot_loss_histograms",
+    "gradient_variance_figure",
+    "plot_gradient_variance",
+    "hit_rate_by_qubits_figure",
+    "plot_hit_rate_by_qubits",
 ]
 
 #: Gaps below this value (zero and negative round-off included) are drawn at it on the log axis.
@@ -449,3 +453,46 @@ def gradient_variance_figure(
 def plot_gradient_variance(path, *args, **kwargs) -> Path:
     """`gradient_variance_figure(*args, **kwargs)` written to `path` (PNG, atomically)."""
     return _save_atomic(gradient_variance_figure(*args, **kwargs), path)
+
+
+def hit_rate_by_qubits_figure(
+    series: Mapping[str, tuple[Sequence[int], Sequence[int], int]],
+) -> Figure:
+    """Hit rate against qubits n, one line per entry of `series`: label -> (qubit counts, hits
+    per count, restarts per count). Each point carries its 95% interval
+    (:func:`~qnntraps.harness.metrics.hit_rate_interval`); a label ending in " (exact)" is drawn
+    dashed, in the color of the label without that suffix."""
+    if not series:
+        raise ValueError("at least one series of hit counts is needed")
+    figure = Figure(figsize=(6.4, 4.6))
+    axes = figure.add_subplot(1, 1, 1)
+    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
+    for label, (qubits, hits, restarts) in series.items():
+        n = _finite_1d(f"qubits of {label}", qubits)
+        counts = [index_of(h) for h in hits]
+        if n.size != len(counts) or n.size == 0 or restarts <= 0:
+            raise ValueError(f"{label}: one hit count per qubit count, and restarts > 0")
+        if any(not 0 <= h <= restarts for h in counts):
+            raise ValueError(f"{label}: hit counts must lie in 0..{restarts}")
+        rates = np.array(counts, dtype=np.float64) / restarts
+        bounds = [hit_rate_interval(h, restarts) for h in counts]
+        low = rates - np.array([b.low for b in bounds])
+        high = np.array([b.high for b in bounds]) - rates
+        base = label.removesuffix(" (exact)")
+        style = "--" if base != label else "-"
+        color = f"C{bases.index(base) % 10}"
+        axes.errorbar(
+            n, rates, yerr=[low, high], fmt="o" + style, color=color, capsize=3, label=label
+        )
+    axes.set_ylim(-0.03, 1.03)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("qubits n")
+    axes.set_ylabel("hit rate (95% interval)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_hit_rate_by_qubits(path, *args, **kwargs) -> Path:
+    """`hit_rate_by_qubits_figure(*args, **kwargs)` written to `path` (PNG, atomically)."""
+    return _save_atomic(hit_rate_by_qubits_figure(*args, **kwargs), path)
