@@ -581,6 +581,9 @@ def test_barren_plateau_shots_on_every_provider(load):
             assert exact.tolist() == instance.predictions(theta[None])[0].tolist()
         requests = [JobRequest(int(s), theta[None]) for s in range(100, 100 + repeats)]
         counts = np.concatenate([r.counts for r in backend.sample(requests)])
+        if base is IDEAL:  # one batch for all requests: the same counts as one request at a time
+            alone = [backend.sample([r])[0].counts for r in requests[:5]]
+            assert np.array_equal(np.concatenate(alone), counts[:5])
         losses = est.loss(counts, shots, backend.measurement, instance.dataset.labels)
         q = backend.measurement.probabilities(exact)
         spread = np.sqrt(est.prediction_variance(q, shots, backend.measurement) / repeats)

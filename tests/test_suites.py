@@ -93,6 +93,21 @@ def test_core_v1_is_every_family_and_variant_with_proved_targets():
     assert all(parse_instance_id(e.instance).p == 4 for e in held if "separable" in e.instance)
 
 
+def test_core_v2_is_core_v1_and_the_barren_plateau_family():
+    import qnntraps
+    from qnntraps.ids import parse_instance_id
+
+    v1, v2 = load_suite("core-v1"), load_suite("core-v2")
+    assert v2.track == "exact" and v2.ranked and v2.budget_range == v1.budget_range
+    assert v2.entries[: len(v1.entries)] == v1.entries and v2.held_out == v1.held_out
+    added = v2.entries[len(v1.entries) :]
+    assert [parse_instance_id(e.instance).family for e in added] == ["barren-plateau"] * 2
+    for entry in added:  # 100 gradients: a gradient counts 2p equivalent evaluations
+        p = qnntraps.load(entry.instance).num_parameters
+        assert entry.restarts == 64 and entry.budget.evals == 200 * p
+    assert {e.instance for e in held_out_entries(v2)} == {e.instance for e in v1.entries}
+
+
 def test_gpu_and_hardware_suites_are_what_their_descriptions_say():
     from qnntraps.registry import find_entry
 
@@ -240,7 +255,7 @@ def test_bench_resumes_and_gives_the_same_result(tiny_bench):
 def test_bench_and_suites_from_the_command_line(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "list", "--suites")
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
-        "core-v1", "gpu-v1", "hardware-v1", "quick-v1",
+        "core-v1", "core-v2", "gpu-v1", "hardware-v1", "quick-v1",
     ]  # fmt: skip
     code, out, _ = run_cli(monkeypatch, capsys, "show", "quick-v1", "--json")
     shown = json.loads(out)

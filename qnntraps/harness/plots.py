@@ -456,18 +456,20 @@ def plot_gradient_variance(path, *args, **kwargs) -> Path:
 
 
 def hit_rate_by_qubits_figure(
-    series: Mapping[str, tuple[Sequence[int], Sequence[int], int]],
+    series: Mapping[str, tuple[Sequence[int], Sequence[int], int]], title: str = ""
 ) -> Figure:
     """Hit rate against qubits n, one line per entry of `series`: label -> (qubit counts, hits
     per count, restarts per count). Each point carries its 95% interval
     (:func:`~qnntraps.harness.metrics.hit_rate_interval`); a label ending in " (exact)" is drawn
-    dashed, in the color of the label without that suffix."""
+    dashed with open markers, in the color of the label without that suffix. Series are shifted
+    sideways by a few hundredths of a qubit each so that equal rates stay visible."""
     if not series:
         raise ValueError("at least one series of hit counts is needed")
     figure = Figure(figsize=(6.4, 4.6))
     axes = figure.add_subplot(1, 1, 1)
     bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
-    for label, (qubits, hits, restarts) in series.items():
+    shift = 0.05
+    for k, (label, (qubits, hits, restarts)) in enumerate(series.items()):
         n = _finite_1d(f"qubits of {label}", qubits)
         counts = [index_of(h) for h in hits]
         if n.size != len(counts) or n.size == 0 or restarts <= 0:
@@ -482,12 +484,21 @@ def hit_rate_by_qubits_figure(
         style = "--" if base != label else "-"
         color = f"C{bases.index(base) % 10}"
         axes.errorbar(
-            n, rates, yerr=[low, high], fmt="o" + style, color=color, capsize=3, label=label
+            n + shift * (k - (len(series) - 1) / 2),
+            rates,
+            yerr=[low, high],
+            fmt="o" + style,
+            color=color,
+            markerfacecolor="white" if base != label else color,
+            capsize=3,
+            label=label,
         )
     axes.set_ylim(-0.03, 1.03)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("qubits n")
     axes.set_ylabel("hit rate (95% interval)")
+    if title:
+        axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     figure.tight_layout()
     return figure
