@@ -1,6 +1,7 @@
 """Instance IDs: ``family-pP[-variant]-vN``, e.g. ``construction-coupled-p12-v1``, or for
 circuit families sized by qubits and layers ``family-nN-lL[-variant]-vN``, e.g.
-``barren-plateau-n8-l98-v1`` (p = N L parameters).
+``barren-plateau-n8-l98-v1`` (p = N L parameters; p = 2 N L for the families in
+`ROTATIONS_PER_QUBIT_LAYER`, whose layers rotate every qubit twice).
 
 `parse_instance_id` and `format_instance_id` are exact inverses. The version is required:
 content under an ID never changes, a fix is a new version.
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 
 from qnntraps.errors import InvalidInstanceIdError
 
+#: Parameters per qubit and layer of the n/l families that have more than one.
+ROTATIONS_PER_QUBIT_LAYER = {"teacher-student": 2}
+
 INSTANCE_ID_RE = re.compile(
     r"^(?P<family>[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*?)"
     r"(?:-p(?P<p>[1-9][0-9]*)|-n(?P<qubits>[1-9][0-9]*)-l(?P<layers>[1-9][0-9]*))"
@@ -24,7 +28,7 @@ INSTANCE_ID_RE = re.compile(
 @dataclass(frozen=True)
 class InstanceId:
     """The parts of an instance ID; `qubits` and `layers` are set for the n/l form, where
-    p = qubits * layers."""
+    p = qubits * layers (times ROTATIONS_PER_QUBIT_LAYER of the family, if listed)."""
 
     family: str
     p: int
@@ -49,9 +53,10 @@ def parse_instance_id(text: str) -> InstanceId:
         )
     if match["p"] is None:
         qubits, layers = int(match["qubits"]), int(match["layers"])
+        per = ROTATIONS_PER_QUBIT_LAYER.get(match["family"], 1)
         return InstanceId(
             match["family"],
-            qubits * layers,
+            per * qubits * layers,
             match["variant"],
             int(match["version"]),
             qubits,

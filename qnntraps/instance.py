@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qnntraps.model import (
+    BOUND_KINDS,
     CERTIFICATE_KINDS,
     COMPLETE_LADDER_KINDS,
     LOSS_FORMS,
@@ -32,6 +33,7 @@ from qnntraps.model import (
 
 __all__ = [
     "CERTIFICATE_KINDS",
+    "BOUND_KINDS",
     "COMPLETE_LADDER_KINDS",
     "LOSS_FORMS",
     "MULTISTART_KINDS",

@@ -8,11 +8,20 @@ from typing import Protocol
 
 import numpy as np
 
-CERTIFICATE_KINDS = ("analytic", "enumerated", "branch-and-bound", "best-known", "spectral")
+CERTIFICATE_KINDS = (
+    "analytic",
+    "enumerated",
+    "branch-and-bound",
+    "best-known",
+    "spectral",
+    "planted",
+)
 # Kinds whose ladder lists minima (every one in a period, counted once each) and kinds whose
 # ladder lists where a multistart's starts ended (counted per start): docs/format.md.
 COMPLETE_LADDER_KINDS = ("analytic", "enumerated")
 MULTISTART_KINDS = ("branch-and-bound", "best-known")
+# Kinds whose L* is proved by a bound the loss cannot go below, attained at the stored theta*.
+BOUND_KINDS = ("spectral", "planted")
 
 
 def frozen_array(values, dtype) -> np.ndarray:
@@ -195,6 +204,11 @@ class Certificate:
     - ``spectral`` (the barren-plateau family, expectation loss): L* = (1/m) sum_k y_k lambda_min(M)
       with every y_k > 0 is a lower bound on the loss (each y_hat_k >= lambda_min(M)), and
       `global_minimizer` attains it. No ladder; `num_local_minima` is None.
+    - ``planted`` (the teacher-student family, square loss, labels 1, M a projector): the loss
+      (y - 1)^2 is >= 0 and L* = 0 is attained at the planted `global_minimizer`. The optional
+      ladder lists the values a stated multistart's starts converged to (0 for those that found
+      theta*'s value, the spurious minima above it) and `ladder_counts` how many starts ended at
+      each; `num_local_minima` is None.
 
     `planted_signs` is the planted sign vector sigma* of the construction families (else None).
     `gradient_variance`, where set, is the exact or sampled variance of dL/dtheta_0 over uniform

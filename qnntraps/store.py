@@ -55,13 +55,13 @@ def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
 
 
 def format_version_for(instance: Instance) -> int:
-    """The lowest format version that holds `instance`: 2 for the expectation loss, a spectral
-    certificate or a gradient variance; 1 otherwise (so that every version-1 file stays
+    """The lowest format version that holds `instance`: 2 for the expectation loss, a spectral or
+    planted certificate or a gradient variance; 1 otherwise (so that every version-1 file stays
     byte-identical when regenerated)."""
     cert = instance.certificate
     needs_2 = (
         instance.dataset.loss != "square"
-        or cert.kind == "spectral"
+        or cert.kind in ("spectral", "planted")
         or cert.gradient_variance is not None
     )
     return 2 if needs_2 else 1

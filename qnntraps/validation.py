@@ -46,6 +46,7 @@ from qnntraps.hdf5_reader import (
 )
 from qnntraps.ids import parse_instance_id
 from qnntraps.instance import (
+    BOUND_KINDS,
     CERTIFICATE_KINDS,
     COMPLETE_LADDER_KINDS,
     MULTISTART_KINDS,
@@ -449,6 +450,13 @@ def _check_spectral(certificate: Certificate, dataset: Dataset, name: str) -> No
             f"{name}: a spectral certificate needs the expectation loss with positive weights "
             f"(labels); {ADVICE}"
         )
+    if certificate.kind == "planted" and (
+        dataset.loss != "square" or certificate.global_min_value != 0.0
+    ):
+        raise CertificateError(
+            f"{name}: a planted certificate needs the square loss and L* = 0 (a sum of squares "
+            f"that vanishes at theta*); {ADVICE}"
+        )
 
 
 def _check_kind_fields(kind: str, count, has_ladder: bool, name: str) -> None:
@@ -461,6 +469,11 @@ def _check_kind_fields(kind: str, count, has_ladder: bool, name: str) -> None:
     if kind == "spectral" and (count is not None or has_ladder):
         raise CertificateError(
             f"{name}: a spectral certificate has no ladder and no num_local_minima; {ADVICE}"
+        )
+    if kind == "planted" and count is not None:
+        raise CertificateError(
+            f"{name}: a planted certificate has no num_local_minima (the number of minima is "
+            f"not known); {ADVICE}"
         )
     if kind in MULTISTART_KINDS and (count is not None or not has_ladder):
         raise CertificateError(
@@ -477,7 +490,14 @@ def _check_ladder(kind, values, counts, count, value, tolerance, name, bound) ->
         )
     if np.any(counts < 1):
         raise CertificateError(f"{name}: certificate/ladder_counts has a count below 1; {ADVICE}")
-    if abs(values[0] - value) > tolerance:
+    if kind == "planted" and values[0] < value - tolerance:
+        raise CertificateError(
+            f"{name}: the lowest ladder value {float(values[0])!r} is below L* = {value!r}; "
+            f"{ADVICE}"
+        )
+    if kind == "planted" and values[0] - value > tolerance:
+        pass  # no start reached theta*'s value: every ladder value is spurious, above L* + tol
+    elif abs(values[0] - value) > tolerance:
         raise CertificateError(
             f"{name}: the lowest ladder value {float(values[0])!r} is not within the hit tolerance of "
             f"L* = {value!r}; {ADVICE}"
@@ -531,12 +551,13 @@ def _provenance(a, instance_id: str, p: int, m: int, name: str, limits) -> Prove
 
 
 def recheck_certificate(instance: Instance, name: str) -> None:
-    """Evaluate the loss at and around theta*: L(theta*) = L*, and for every kind but spectral a
-    stationary point with no negative curvature along any coordinate (a spectral theta* attains
-    a lower bound, checked instead). Raises CertificateError otherwise."""
+    """Evaluate the loss at and around theta*: L(theta*) = L*, and for every kind but spectral
+    and planted a stationary point with no negative curvature along any coordinate (a spectral
+    or planted theta* attains a lower bound, checked instead: the observable's smallest
+    eigenvalue, or 0 for a square loss). Raises CertificateError otherwise."""
     cert = instance.certificate
-    spectral = cert.kind == "spectral"
-    if spectral:
+    spectral = cert.kind in BOUND_KINDS
+    if cert.kind == "spectral":
         _check_spectral_bound(instance, name)
     p = instance.num_parameters
     theta = cert.global_minimizer

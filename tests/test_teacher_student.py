@@ -1,0 +1,133 @@
+"""The teacher-student family: circuit, planted certificate, Jacobian rank (docs in
+qnntraps/families/teacher_student.py). Instances are built in memory here; none is frozen yet."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+import pytest
+import torch
+
+from qnntraps.families import teacher_student as ts
+from qnntraps.instance import Instance
+from qnntraps.model import Provenance
+from qnntraps.pauli import PAULI_MATRICES, Y, Z
+from qnntraps.simulators import compile, dense
+from qnntraps.store import format_version_for, instance_bytes, read_instance_bytes
+
+
+def build(n: int, layers: int, ladder=None) -> Instance:
+    teacher = ts.draw_teacher(n, layers)
+    values, counts = (None, None) if ladder is None else ladder
+    return Instance(
+        ts.instance_id(n, layers),
+        ts.circuit(n, layers, teacher),
+        ts.observable(n),
+        ts.dataset(n),
+        ts.planted_certificate(teacher, "test build", values, counts),
+        Provenance(ts.FAMILY, ts.GENERATOR_VERSION, 0, (("layers", layers), ("num_qubits", n))),
+    )
+
+
+def rotation(n: int, qubit: int, code: int, angle: float) -> np.ndarray:
+    """exp(-i angle P_qubit) as a dense matrix, qubit 0 the first tensor factor."""
+    factors = [np.eye(2)] * n
+    factors[qubit] = PAULI_MATRICES[code]
+    pauli = reduce(np.kron, factors)
+    return np.cos(angle) * np.eye(2**n) - 1j * np.sin(angle) * pauli
+
+
+def student_state(n: int, layers: int, theta: np.ndarray) -> np.ndarray:
+    """|psi(theta)> from the definition: RY, RZ on every qubit, then the CZ ladder, per layer."""
+    psi = np.zeros(2**n, dtype=complex)
+    psi[0] = 1.0
+    cz_ladder = np.ones(2**n)
+    for q in range(n - 1):
+        bits = (np.arange(2**n) >> (n - 1 - q)) & 1, (np.arange(2**n) >> (n - 2 - q)) & 1
+        cz_ladder *= np.where(bits[0] & bits[1], -1.0, 1.0)
+    for layer in range(layers):
+        block = theta[2 * n * layer : 2 * n * (layer + 1)]
+        for q in range(n):
+            psi = rotation(n, q, Y, block[q]) @ psi
+        for q in range(n):
+            psi = rotation(n, q, Z, block[n + q]) @ psi
+        psi = cz_ladder * psi
+    return psi
+
+
+@pytest.mark.parametrize("n, layers", [(1, 2), (2, 1), (3, 2), (4, 3)])
+def test_loss_is_one_minus_fidelity_squared_from_the_definition(n, layers):
+    instance = build(n, layers)
+    teacher = instance.certificate.global_minimizer
+    rng = np.random.default_rng(n * 10 + layers)
+    theta = rng.uniform(0, 2 * np.pi, size=(5, 2 * n * layers))
+    target = student_state(n, layers, teacher)
+    fidelity = np.array([abs(np.vdot(target, student_state(n, layers, t))) ** 2 for t in theta])
+    want = (1.0 - fidelity) ** 2
+    evaluator = compile(instance, "cpu")
+    got = evaluator.loss(torch.from_numpy(theta)).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose([dense.loss(instance, t) for t in theta], want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(instance.predictions(theta)[:, 0], fidelity, rtol=0, atol=1e-12)
+
+
+def test_the_planted_minimum_and_its_certificate():
+    instance = build(3, 4)
+    cert = instance.certificate
+    assert cert.kind == "planted" and cert.global_min_value == 0.0
+    assert cert.hit_tolerance == pytest.approx(1e-4)  # F >= 0.99, no spurious minimum given
+    assert abs(float(instance.loss(cert.global_minimizer[None])[0])) <= 1e-12
+    assert np.all(cert.global_minimizer == np.round(cert.global_minimizer, 12))
+    assert ts.draw_teacher(3, 4).tolist() == cert.global_minimizer.tolist()  # from its key
+    assert ts.draw_teacher(3, 5)[:12].tolist() != cert.global_minimizer[:12].tolist()
+    # the file round trip re-checks L(theta*) = 0 and the kind's rules
+    assert format_version_for(instance) == 2
+    again = read_instance_bytes(instance_bytes(instance), "ts", isolate=False)
+    assert again.certificate.kind == "planted"
+    assert again.certificate.global_minimizer.tolist() == cert.global_minimizer.tolist()
+
+
+def test_a_planted_ladder_is_read_back_and_bad_ones_are_refused():
+    from qnntraps.errors import QnnTrapsError
+
+    ladder = (np.array([0.0, 0.0123, 0.25]), np.array([7, 2, 1]))
+    instance = build(2, 2, ladder)
+    cert = instance.certificate
+    assert cert.hit_tolerance == pytest.approx(1e-4) and cert.ladder_counts_unit == "starts"
+    again = read_instance_bytes(instance_bytes(instance), "ts", isolate=False)
+    assert again.certificate.ladder_values.tolist() == [0.0, 0.0123, 0.25]
+    # no start reached theta*: every value is spurious, and the tolerance is half the least
+    only_spurious = build(2, 2, (np.array([1.2e-4, 0.3]), np.array([3, 1])))
+    assert only_spurious.certificate.hit_tolerance == pytest.approx(6e-5)
+    read_instance_bytes(instance_bytes(only_spurious), "ts", isolate=False)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        ts.hit_tolerance([0.1, -1e-3])
+    # a ladder value below L* = 0 is refused when read
+    bad = build(2, 2, (np.array([-0.5, 0.25]), np.array([1, 1])))
+    with pytest.raises(QnnTrapsError, match="below L"):
+        read_instance_bytes(instance_bytes(bad), "ts", isolate=False)
+
+
+def test_jacobian_matches_finite_differences_and_its_rank_saturates():
+    n, layers = 2, 3
+    theta = np.random.default_rng(3).uniform(0, 2 * np.pi, 2 * n * layers)
+    psi, jacobian = ts.state_and_jacobian(n, layers, theta)
+    np.testing.assert_allclose(psi, student_state(n, layers, theta), atol=1e-13)
+    step = 1e-6
+    for k in range(theta.size):
+        plus, minus = theta.copy(), theta.copy()
+        plus[k] += step
+        minus[k] -= step
+        numeric = (student_state(n, layers, plus) - student_state(n, layers, minus)) / (2 * step)
+        np.testing.assert_allclose(jacobian[k], numeric, atol=1e-8)
+    # one qubit: RY then RZ reach every direction of the Bloch sphere (2 real dimensions)
+    assert ts.state_jacobian_rank(1, 1, np.array([0.4, 1.1])) == 2 == ts.state_manifold_dimension(1)
+    # two qubits: the rank grows with depth and stops at 2^(n+1) - 2 = 6
+    ranks = [
+        ts.state_jacobian_rank(2, layers, np.random.default_rng(layers).uniform(0, 6.3, 4 * layers))
+        for layers in (1, 2, 3, 4)
+    ]
+    assert ranks[0] <= 4 and ranks[-1] == 6 and ranks == sorted(ranks)
+    # at theta = 0 the state is |00> and RZ does nothing to it: fewer directions
+    assert ts.state_jacobian_rank(2, 1, np.zeros(4)) == 4 - 2
