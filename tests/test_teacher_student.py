@@ -131,3 +131,26 @@ def test_jacobian_matches_finite_differences_and_its_rank_saturates():
     assert ranks[0] <= 4 and ranks[-1] == 6 and ranks == sorted(ranks)
     # at theta = 0 the state is |00> and RZ does nothing to it: fewer directions
     assert ts.state_jacobian_rank(2, 1, np.zeros(4)) == 4 - 2
+
+
+def test_the_built_instance_carries_its_multistart_and_rank():
+    from qnntraps.certificates.planted_multistart import draw_starts, planted_multistart
+
+    instance = ts.build_teacher_student(2, 2, starts=12)
+    cert, provenance = instance.certificate, instance.provenance
+    assert provenance.parameter("multistart_starts") == 12
+    assert provenance.parameter("jacobian_rank") == 6 == ts.state_manifold_dimension(2)
+    assert provenance.parameter("p") == 8 == instance.num_parameters
+    found = planted_multistart(instance, instance.id, 12)
+    converged = int(cert.ladder_counts.sum()) if cert.ladder_counts is not None else 0
+    assert converged + provenance.parameter("multistart_unconverged") == 12
+    assert provenance.parameter("multistart_hits") == found.hits(cert.hit_tolerance)
+    # the ends are independent of the batching, and the starts come from the stated key
+    again = planted_multistart(instance, instance.id, 12, batch=5)
+    assert again.end_losses.tolist() == found.end_losses.tolist()
+    assert draw_starts(instance.id, 3, 8).tolist() == draw_starts(instance.id, 12, 8)[:3].tolist()
+    # every converged end is >= 0 and the ladder starts at the planted value when it was reached
+    assert np.all(found.end_losses >= -1e-15)
+    round_trip = read_instance_bytes(instance_bytes(instance), "ts", isolate=False)
+    assert round_trip.provenance.parameter("jacobian_rank") == 6
+    assert instance_bytes(ts.build_teacher_student(2, 2, starts=12)) == instance_bytes(instance)

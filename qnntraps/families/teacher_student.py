@@ -200,3 +200,65 @@ def state_jacobian_rank(n: int, layers: int, theta: np.ndarray, rtol: float = 1e
 def state_manifold_dimension(n: int) -> int:
     """Real dimension of the pure states of n qubits modulo global phase: 2^(n+1) - 2."""
     return 2 ** (n + 1) - 2
+
+
+# --- the instance ------------------------------------------------------------------------------
+
+JACOBIAN_MAX_QUBITS = 8  # the dense Jacobian's rank is computed up to here
+
+
+def build_teacher_student(n: int, layers: int, starts: int, version: int = 1):
+    """The instance teacher-student-n{n}-l{layers}-v{version}, its certificate's ladder from a
+    `starts`-start multistart (certificates/planted_multistart.py) and the rank of the state's
+    Jacobian at theta* in its provenance (n <= JACOBIAN_MAX_QUBITS)."""
+    from types import SimpleNamespace
+
+    from qnntraps.certificates.planted_multistart import (
+        GRADIENT_BUDGET,
+        REACHED,
+        STATIONARY_GRADIENT,
+        planted_multistart,
+        starts_key,
+    )
+    from qnntraps.instance import Instance
+    from qnntraps.model import Provenance
+    from qnntraps.seeds import seed_from_key
+
+    if version != 1:
+        raise ValueError(f"generator knows version 1 of {FAMILY}, not {version}")
+    teacher = draw_teacher(n, layers, version)
+    iid = instance_id(n, layers, version)
+    model = SimpleNamespace(
+        ansatz=circuit(n, layers, teacher), observable=observable(n), dataset=dataset(n)
+    )
+    found = planted_multistart(model, iid, starts)
+    tolerance = hit_tolerance(found.spurious_values)
+    effort = (
+        f"multistart: {starts} starts uniform on [0, 2pi)^p from key {starts_key(iid)}, batched "
+        f"L-BFGS (gtol 1e-12, ftol 0) with {GRADIENT_BUDGET} gradients each; an end point with "
+        f"max |dF/dtheta_i| <= {STATIONARY_GRADIENT:g} or L <= {REACHED:g} counts as converged; "
+        f"{found.unconverged} did not converge; {found.hits(tolerance)} of {starts} ended within "
+        f"the hit tolerance"
+    )
+    parameters = [
+        ("layers", layers),
+        ("multistart_hits", found.hits(tolerance)),
+        ("multistart_starts", starts),
+        ("multistart_unconverged", found.unconverged),
+        ("num_qubits", n),
+        ("num_samples", 1),
+        ("p", 2 * n * layers),
+    ]
+    if n <= JACOBIAN_MAX_QUBITS:
+        parameters.append(("jacobian_rank", state_jacobian_rank(n, layers, teacher)))
+    certificate = planted_certificate(
+        teacher, effort, found.values if found.values.size else None,
+        found.counts if found.values.size else None,
+    )  # fmt: skip
+    provenance = Provenance(
+        family=FAMILY,
+        generator_version=GENERATOR_VERSION,
+        seed=seed_from_key(teacher_key(n, layers, version)),
+        parameters=tuple(sorted(parameters)),
+    )
+    return Instance(iid, model.ansatz, model.observable, model.dataset, certificate, provenance)
