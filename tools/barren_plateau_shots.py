@@ -56,7 +56,12 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--shots", type=int, default=100, help="shots per circuit S")
     parser.add_argument("--steps", type=int, default=200, help="gradients per restart")
-    parser.add_argument("--spsa-evals", type=int, default=10_000, help="SPSA loss evaluations")
+    parser.add_argument(
+        "--spsa-evals",
+        type=int,
+        default=10_000,
+        help="loss evaluations of a gradient-free method (SPSA)",
+    )
     parser.add_argument(
         "--max-gradient-qubits",
         type=int,
@@ -69,18 +74,22 @@ def main() -> None:
         {"provider": "qnntraps", "backend": "ideal", "shots": args.shots, "seed": SEED,
          "account": None}
     )  # fmt: skip
+
+    def uses_gradients(name: str) -> bool:
+        return resolve_optimizer(name).budget.grad_evals is not None
+
     grid = [
         (n, name)
         for name in args.optimizers
         for n in args.qubits
-        if n <= args.max_gradient_qubits or resolve_optimizer(name).budget.grad_evals is None
+        if n <= args.max_gradient_qubits or not uses_gradients(name)
     ]
     series: dict[str, tuple[list[int], list[int], int]] = {}
     rows, started, done_weight = [], time.monotonic(), 0.0
 
     def cost(n: int, name: str) -> float:  # simulated amplitudes, roughly
         p = n * BARREN_PLATEAU_LAYERS[n][0]
-        evals = args.spsa_evals if name == "spsa" else args.steps * (1 + 2 * p)
+        evals = args.steps * (1 + 2 * p) if uses_gradients(name) else args.spsa_evals
         return float(evals) * p * 2.0**n
 
     total_weight = sum(cost(n, name) for n, name in grid)
@@ -88,7 +97,7 @@ def main() -> None:
         instance = qnntraps.load(bp.instance_id(n, BARREN_PLATEAU_LAYERS[n][0]))
         m, p = instance.num_samples, instance.num_parameters
         spec = resolve_optimizer(name)
-        if spec.budget.grad_evals is not None:  # a gradient method
+        if uses_gradients(name):
             evals = Budget(grad_evals=args.steps)
             shots = args.steps * circuits_per_evaluation(m, p, True) * args.shots
         else:
