@@ -34,7 +34,7 @@ from qnntraps.hdf5_reader import (
     ReadLimits,
     read_raw,
 )
-from qnntraps.instance import Instance, PauliMixtureStates, ProductObservable
+from qnntraps.instance import BOUND_KINDS, Instance, PauliMixtureStates, ProductObservable
 from qnntraps.validation import instance_from_raw
 
 __all__ = [
@@ -61,7 +61,7 @@ def format_version_for(instance: Instance) -> int:
     cert = instance.certificate
     needs_2 = (
         instance.dataset.loss != "square"
-        or cert.kind in ("spectral", "planted")
+        or cert.kind in BOUND_KINDS
         or cert.gradient_variance is not None
     )
     return 2 if needs_2 else 1

@@ -48,6 +48,17 @@ def draw_axes(n: int, layers: int, key: str) -> np.ndarray:
     return np.stack([rng.integers(1, 4, size=n) for _ in range(layers)]).astype(np.int8)
 
 
+def cz_ladder(n: int) -> list[tuple[dict[int, int], float]]:
+    """CZ(q, q + 1) for q = 0 .. n - 2 as fixed Z-type rotations ({qubit: Z}, angle), in order of
+    application (CZ_ANGLES each)."""
+    gates = []
+    for q in range(n - 1):
+        for which, angle in CZ_ANGLES:
+            qubits = (q,) if which == 0 else (q + 1,) if which == 1 else (q, q + 1)
+            gates.append((dict.fromkeys(qubits, Z), angle))
+    return gates
+
+
 def circuit(axes: np.ndarray) -> Ansatz:
     """The ansatz of the family for rotation axes (L, n)."""
     layers, n = axes.shape
@@ -66,10 +77,8 @@ def circuit(axes: np.ndarray) -> Ansatz:
     for layer in range(layers):
         for q in range(n):
             gate({q: int(axes[layer, q])}, layer * n + q, 0.0)
-        for q in range(n - 1):
-            for which, angle in CZ_ANGLES:
-                qubits = (q,) if which == 0 else (q + 1,) if which == 1 else (q, q + 1)
-                gate(dict.fromkeys(qubits, Z), -1, angle)
+        for codes, angle in cz_ladder(n):
+            gate(codes, -1, angle)
     return Ansatz(n, layers * n, np.array(generators), np.array(index), np.array(angles))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qnntraps.families.barren_plateau import CZ_ANGLES
+from qnntraps.families.barren_plateau import cz_ladder
 from qnntraps.ids import InstanceId, format_instance_id
 from qnntraps.model import Ansatz, Certificate, Dataset, EncodedFeatures, ProductObservable
 from qnntraps.pauli import Y, Z
@@ -64,10 +64,7 @@ def student_gates(n: int, layers: int) -> list[Gate]:
         base = 2 * n * layer
         gates += [({q: Y}, base + q, 0.0) for q in range(n)]
         gates += [({q: Z}, base + n + q, 0.0) for q in range(n)]
-        for q in range(n - 1):
-            for which, angle in CZ_ANGLES:
-                qubits = (q,) if which == 0 else (q + 1,) if which == 1 else (q, q + 1)
-                gates.append((dict.fromkeys(qubits, Z), -1, angle))
+        gates += [(codes, -1, angle) for codes, angle in cz_ladder(n)]
     return gates
 
 

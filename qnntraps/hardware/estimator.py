@@ -148,16 +148,6 @@ def loss(counts, shots: int, measurement: Measurement, labels) -> np.ndarray:
     return np.mean(square_residuals(counts, shots, measurement, labels), axis=-1)
 
 
-def exact_loss(predictions, labels, loss_form: str) -> np.ndarray:
-    """The loss of exact (for example noisy exact) predictions, over the last axis."""
-    labels = np.asarray(labels, dtype=np.float64)
-    predictions = np.asarray(predictions, dtype=np.float64)
-    if loss_form == "expectation":
-        return np.mean(labels * predictions, axis=-1)
-    residual = predictions - labels
-    return np.mean(residual * residual, axis=-1)
-
-
 def naive_loss(counts, shots: int, measurement: Measurement, labels) -> np.ndarray:
     """mean_k (y_hat_k - label_k)^2: biased upward by mean_k Var y_hat_k (for comparison only)."""
     residual = predictions(counts, shots, measurement) - np.asarray(labels, dtype=np.float64)

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from qnntraps.atomic import append_durably, json_line, write_error, write_json_atomic
+from qnntraps.export.circuits import dataset_loss
 from qnntraps.hardware.backend import ShotBackend, open_backend
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareError
-from qnntraps.hardware.estimator import exact_loss
 from qnntraps.hardware.oracle import ShotOracle, restart_generator
 from qnntraps.instance import Instance
 from qnntraps.oracles.budget import Budget
@@ -101,9 +101,8 @@ class HardwareRun:
             predictions = self.backend.noisy_predictions(final[finite])
             if predictions is not None:
                 noisy = np.full(final.shape[0], np.nan)
-                noisy[finite] = exact_loss(
-                    predictions, self.instance.dataset.labels, self.instance.dataset.loss
-                )
+                dataset = self.instance.dataset
+                noisy[finite] = dataset_loss(predictions, dataset.labels, dataset.loss, False)
         note = self.backend.noisy_unavailable_reason
         for i, record in enumerate(records):
             value = None if noisy is None or not finite[i] else float(noisy[i])
