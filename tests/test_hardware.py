@@ -97,7 +97,7 @@ def test_budget_counts_shots():
 
 
 def test_config_is_explicit_and_validated(tmp_path):
-    for base in (QISKIT, CIRQ):
+    for base in (QISKIT, CIRQ, IDEAL):
         parsed = config_from_dict(base)
         assert parsed.as_dict() == base and parsed.is_local
         assert config_from_dict(parsed.as_dict()) == parsed
@@ -122,6 +122,10 @@ def test_config_is_explicit_and_validated(tmp_path):
         {**CIRQ, "backend": "google:rainbow", "noise": None},  # noise is not a key for google
         {**NO_NOISE, "backend": "google:rainbow"},  # no project_id
         {**CIRQ, "backend": "rainbow"},
+        {**IDEAL, "backend": "noisy"},  # the qnntraps provider has one backend
+        {**IDEAL, "account": {"project_id": "p"}},  # and no account
+        {**IDEAL, "noise": CIRQ["noise"]},  # and no noise
+        {**IDEAL, "optimization_level": 1},
     ]
     for data in bad:
         with pytest.raises(HardwareConfigError):
