@@ -260,3 +260,58 @@ def test_hit_rate_by_qubits_figure_draws_rates_intervals_and_pairs_exact_lines(t
         hit_rate_by_qubits_figure({"spsa": ([2], [13], 12)})
     with pytest.raises(ValueError, match="at least one series"):
         hit_rate_by_qubits_figure({})
+
+
+def test_transition_figure_draws_one_panel_per_n_with_the_critical_line(tmp_path):
+    from qnntraps.harness.plots import plot_transition, transition_figure
+
+    panels = {
+        4: {"adam": ([8, 16, 32], [3, 8, 8], 8), "lbfgs": ([8, 16, 32], [2, 7, 8], 8)},
+        6: {"adam": ([48, 96, 144], [1, 0, 16], 16)},
+    }
+    figure = transition_figure(panels, {4: 30, 6: 126}, title="teacher-student")
+    left, right = figure.axes
+    assert (left.get_title(), right.get_title()) == ("n = 4", "n = 6")
+    assert left.get_xlabel() == "parameters p"
+    containers = {c.get_label(): c for c in left.containers}
+    np.testing.assert_allclose(containers["adam"].lines[0].get_ydata(), [3 / 8, 1, 1])
+    np.testing.assert_allclose(containers["lbfgs"].lines[0].get_xdata(), [8, 16, 32], atol=0.5)
+    (line,) = [x for x in right.lines if x.get_linestyle() == "--" and len(x.get_xdata()) == 2]
+    assert list(line.get_xdata()) == [126, 126]
+    assert any("p_c = 126" in t.get_text() for t in right.texts)
+    plot_transition(tmp_path / "t.png", panels, {4: 30, 6: 126})
+    assert_only_png(tmp_path, "t.png")
+    with pytest.raises(ValueError, match="at least one series"):
+        transition_figure({4: {}}, {4: 30})
+
+
+def test_converged_ladders_figure_draws_the_ladder_and_the_planted_value(tmp_path):
+    from qnntraps.harness.plots import (
+        PLANTED_POSITION,
+        converged_ladders_figure,
+        plot_converged_ladders,
+    )
+
+    panels = [
+        ("n6 L8", [4.9e-6, 1.7e-5, 2e-3], [5, 2, 1], 8, 2.45e-6),
+        ("n6 L12", [0.0], [16], 0, 1e-4),
+        ("n8 L4", [0.02], [3], 1, 1e-4),
+    ]
+    figure = converged_ladders_figure(panels)
+    first, second, third, hidden = figure.axes
+    assert not hidden.get_visible()
+    heights = sorted(r.get_height() for r in first.patches)
+    assert heights == [1, 2, 5]
+    assert [r.get_height() for r in second.patches] == [16]
+    (bar,) = second.patches
+    assert bar.get_x() < PLANTED_POSITION < bar.get_x() + bar.get_width()
+    assert first.get_title() == "n6 L8\n8 of 16 starts converged, 8 did not"
+    assert sorted(t.get_text() for t in first.texts) == ["1", "2", "5"]
+    labels = [t.get_text() for t in second.get_legend().get_texts()]
+    assert sorted(labels) == ["hit tolerance", "planted value (L = 0)"]  # no empty entry
+    tolerance = [x for x in first.lines if list(x.get_xdata()) == [2.45e-6, 2.45e-6]]
+    assert tolerance and first.get_xscale() == "log"
+    plot_converged_ladders(tmp_path / "c.png", panels)
+    assert_only_png(tmp_path, "c.png")
+    with pytest.raises(ValueError, match="one positive count"):
+        converged_ladders_figure([("bad", [0.1], [0], 0, 1e-4)])

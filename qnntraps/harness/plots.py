@@ -40,6 +40,10 @@ __all__ = [
     "plot_gradient_variance",
     "hit_rate_by_qubits_figure",
     "plot_hit_rate_by_qubits",
+    "transition_figure",
+    "plot_transition",
+    "converged_ladders_figure",
+    "plot_converged_ladders",
 ]
 
 #: Gaps below this value (zero and negative round-off included) are drawn at it on the log axis.
@@ -455,6 +459,42 @@ def plot_gradient_variance(path, *args, **kwargs) -> Path:
     return _save_atomic(gradient_variance_figure(*args, **kwargs), path)
 
 
+def _draw_hit_rates(
+    axes, series: Mapping[str, tuple[Sequence[int], Sequence[int], int]], shift: float
+) -> None:
+    """One line per entry of `series` (label -> (x values, hits per x, restarts per x)), each
+    point with its 95% interval; a label ending in " (exact)" is drawn dashed with open markers
+    in the color of the label without that suffix; series shifted sideways by `shift` each."""
+    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
+    for k, (label, (xs, hits, restarts)) in enumerate(series.items()):
+        x = _finite_1d(f"x values of {label}", xs)
+        counts = [index_of(h) for h in hits]
+        if x.size != len(counts) or x.size == 0 or restarts <= 0:
+            raise ValueError(f"{label}: one hit count per x value, and restarts > 0")
+        if any(not 0 <= h <= restarts for h in counts):
+            raise ValueError(f"{label}: hit counts must lie in 0..{restarts}")
+        rates = np.array(counts, dtype=np.float64) / restarts
+        bounds = [hit_rate_interval(h, restarts) for h in counts]
+        low = rates - np.array([b.low for b in bounds])
+        high = np.array([b.high for b in bounds]) - rates
+        base = label.removesuffix(" (exact)")
+        style = "--" if base != label else "-"
+        color = f"C{bases.index(base) % 10}"
+        axes.errorbar(
+            x + shift * (k - (len(series) - 1) / 2),
+            rates,
+            yerr=[low, high],
+            fmt="o" + style,
+            color=color,
+            markerfacecolor="white" if base != label else color,
+            capsize=3,
+            label=label,
+        )
+    axes.set_ylim(-0.03, 1.03)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel("hit rate (95% interval)")
+
+
 def hit_rate_by_qubits_figure(
     series: Mapping[str, tuple[Sequence[int], Sequence[int], int]], title: str = ""
 ) -> Figure:
@@ -467,41 +507,108 @@ def hit_rate_by_qubits_figure(
         raise ValueError("at least one series of hit counts is needed")
     figure = Figure(figsize=(6.4, 4.6))
     axes = figure.add_subplot(1, 1, 1)
-    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
-    shift = 0.05
-    for k, (label, (qubits, hits, restarts)) in enumerate(series.items()):
-        n = _finite_1d(f"qubits of {label}", qubits)
-        counts = [index_of(h) for h in hits]
-        if n.size != len(counts) or n.size == 0 or restarts <= 0:
-            raise ValueError(f"{label}: one hit count per qubit count, and restarts > 0")
-        if any(not 0 <= h <= restarts for h in counts):
-            raise ValueError(f"{label}: hit counts must lie in 0..{restarts}")
-        rates = np.array(counts, dtype=np.float64) / restarts
-        bounds = [hit_rate_interval(h, restarts) for h in counts]
-        low = rates - np.array([b.low for b in bounds])
-        high = np.array([b.high for b in bounds]) - rates
-        base = label.removesuffix(" (exact)")
-        style = "--" if base != label else "-"
-        color = f"C{bases.index(base) % 10}"
-        axes.errorbar(
-            n + shift * (k - (len(series) - 1) / 2),
-            rates,
-            yerr=[low, high],
-            fmt="o" + style,
-            color=color,
-            markerfacecolor="white" if base != label else color,
-            capsize=3,
-            label=label,
-        )
-    axes.set_ylim(-0.03, 1.03)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _draw_hit_rates(axes, series, 0.05)
     axes.set_xlabel("qubits n")
-    axes.set_ylabel("hit rate (95% interval)")
     if title:
         axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def transition_figure(
+    panels: Mapping[int, Mapping[str, tuple[Sequence[int], Sequence[int], int]]],
+    critical: Mapping[int, int],
+    title: str = "",
+) -> Figure:
+    """Hit rate against the parameter count p, one panel per qubit count n (`panels`: n ->
+    series as in :func:`hit_rate_by_qubits_figure`, with p for x), each with a vertical dashed
+    line at the critical count `critical[n]` and the under-/over-parameterized sides named."""
+    if not panels:
+        raise ValueError("at least one panel of hit counts is needed")
+    figure = Figure(figsize=(4.2 * len(panels), 4.4))
+    grid = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, (n, series) in zip(grid, panels.items(), strict=True):
+        if not series:
+            raise ValueError(f"n = {n}: at least one series of hit counts is needed")
+        p_c = int(critical[n])
+        largest = max(max(xs) for xs, _, _ in series.values())
+        _draw_hit_rates(axes, series, 0.008 * max(largest, p_c))
+        axes.axvline(p_c, color="0.3", linestyle="--", linewidth=1.2)
+        axes.text(
+            p_c, 0.5, f" p_c = {p_c}", rotation=90, va="center", ha="right", fontsize=8,
+            color="0.3",
+        )  # fmt: skip
+        axes.text(0.02, 0.04, "under", transform=axes.transAxes, fontsize=8, color="0.4")
+        axes.text(0.98, 0.04, "over", transform=axes.transAxes, fontsize=8, color="0.4", ha="right")
+        axes.set_xlabel("parameters p")
+        axes.set_title(f"n = {n}", fontsize=10)
+        axes.legend(fontsize=7, loc="center left")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_transition(path, *args, **kwargs) -> Path:
+    """`transition_figure(*args, **kwargs)` written to `path` (PNG, atomically)."""
+    return _save_atomic(transition_figure(*args, **kwargs), path)
+
+
+#: Where a converged value of exactly 0 (the planted minimum's, after rounding) is drawn on the
+#: log axis of :func:`converged_ladders_figure`.
+PLANTED_POSITION = 1e-9
+
+
+def converged_ladders_figure(
+    panels: Sequence[tuple[str, Sequence[float], Sequence[int], int, float]], columns: int = 2
+) -> Figure:
+    """Where a multistart's starts converged, one panel per entry (title, ladder values, counts
+    per value, unconverged starts, hit tolerance): a bar per distinct value on a log axis, the
+    value 0 (the planted minimum) drawn at PLANTED_POSITION and labelled "0", each bar's count
+    written on it, the hit tolerance dotted, converged and unconverged starts in the title."""
+    if not panels:
+        raise ValueError("at least one ladder is needed")
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(5.2 * columns, 3.2 * rows))
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in grid[len(panels) :]:
+        axes.set_visible(False)
+    for axes, (title, values, counts, unconverged, tolerance) in zip(grid, panels, strict=False):
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        c = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if v.size != c.size or np.any(v < 0) or np.any(c <= 0) or not np.all(np.isfinite(v)):
+            raise ValueError(f"{title}: one positive count per finite value >= 0")
+        x = np.where(v > 0, v, PLANTED_POSITION)
+        for mask, color, label in (
+            (v == 0, "C2", "planted value (L = 0)"),
+            (v > 0, "C3", "spurious minima found"),
+        ):
+            if mask.any():
+                axes.bar(x[mask], c[mask], width=x[mask] * 0.3, color=color, label=label)
+        for position, count in zip(x, c, strict=True):  # small counts stay readable
+            axes.annotate(str(count), (position, count), ha="center", va="bottom", fontsize=7,
+                          xytext=(0, 1), textcoords="offset points")  # fmt: skip
+        axes.set_xscale("log")
+        axes.set_xlim(PLANTED_POSITION / 5, 2.0)
+        axes.set_ylim(0, max(1, int(c.max(initial=0))) * 1.15)
+        axes.axvline(tolerance, color="0.3", linestyle=":", linewidth=1.2, label="hit tolerance")
+        ticks = [PLANTED_POSITION, 1e-7, 1e-5, 1e-3, 1e-1]
+        axes.set_xticks(ticks, ["0", "1e-7", "1e-5", "1e-3", "0.1"])
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        total = int(c.sum()) + int(unconverged)
+        title = f"{title}\n{int(c.sum())} of {total} starts converged, {unconverged} did not"
+        axes.set_xlabel("converged loss L = (1 − F)²")
+        axes.set_ylabel("starts")
+        axes.set_title(title, fontsize=9)
+        axes.legend(fontsize=7, loc="upper center")
+    figure.tight_layout()
+    return figure
+
+
+def plot_converged_ladders(path, *args, **kwargs) -> Path:
+    """`converged_ladders_figure(*args, **kwargs)` written to `path` (PNG, atomically)."""
+    return _save_atomic(converged_ladders_figure(*args, **kwargs), path)
 
 
 def plot_hit_rate_by_qubits(path, *args, **kwargs) -> Path:
