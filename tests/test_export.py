@@ -61,6 +61,10 @@ PARITY_IDS = [
     "barren-plateau-n4-l35-v1",
     "barren-plateau-n6-l64-v1",
     "barren-plateau-n8-l87-v1",
+    "teacher-student-n4-l3-v1",
+    "teacher-student-n4-l8-v1",
+    "teacher-student-n6-l8-v1",
+    "teacher-student-n6-l12-v1",
 ]
 EXPORTERS = {"qiskit": to_qiskit, "cirq": to_cirq}
 _EXPORTS: dict[tuple[str, str], object] = {}

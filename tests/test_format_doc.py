@@ -28,6 +28,7 @@ def example_namespace() -> dict:
         "construction-p4-noise0.05-v1",
         "separable-p2-v1",
         "barren-plateau-n4-l35-v1",
+        "teacher-student-n4-l3-v1",
     ],
 )
 def test_doc_example_computes_the_loss(load, rng, instance_id):
@@ -73,6 +74,10 @@ def test_doc_lists_every_provenance_parameter_the_files_carry():
         "layers",
         "axes_key",
         "redraw",
+        "multistart_starts",
+        "multistart_hits",
+        "multistart_unconverged",
+        "jacobian_rank",
     }
     for name in names:
         assert f"`{name}`" in table, name

@@ -561,7 +561,11 @@ def test_cirq_noiseless_values_are_the_exact_predictions(load):
     needs_cirq()
     silent = config(CIRQ, noise={"depolarize": 0.0, "readout_flip": 0.0})
     rng = np.random.default_rng(8)
-    for instance in (load("barren-plateau-n2-l19-v1"), mixed_projector(load)):
+    for instance in (
+        load("barren-plateau-n2-l19-v1"),
+        load("teacher-student-n4-l1-v1"),
+        mixed_projector(load),
+    ):
         points = rng.uniform(0, 2 * np.pi, (3, instance.num_parameters))
         values = open_backend(instance, silent).noisy_predictions(points)
         assert np.max(np.abs(values - instance.predictions(points))) < 1e-12
@@ -596,6 +600,31 @@ def test_barren_plateau_shots_on_every_provider(load):
             f"{base['provider']}: exact {exact[0]:.5f}, mean estimate {losses.mean():.5f}, z {z:.2f}"
         )
         assert abs(z) < Z_LIMIT
+
+
+def test_teacher_student_fidelity_from_all_zero_counts(load):
+    """The fidelity is the probability of reading 0...0 in the Z basis: at theta* every shot
+    reads it (the loss estimate is exactly 0), elsewhere the estimates are unbiased."""
+    instance = load("teacher-student-n4-l3-v1")
+    backend = open_backend(instance, config(IDEAL, shots=400))
+    assert backend.measurement.bases == "ZZZZ" and backend.measurement.event == "all"
+    teacher = instance.certificate.global_minimizer
+    (at_teacher,) = backend.sample([JobRequest(1, teacher[None])])
+    assert at_teacher.counts.tolist() == [[400]]
+    labels = instance.dataset.labels
+    assert est.loss(at_teacher.counts, 400, backend.measurement, labels).tolist() == [0.0]
+    theta = np.random.default_rng(6).uniform(0, 2 * np.pi, instance.num_parameters)
+    exact = instance.predictions(theta[None])[0]
+    requests = [JobRequest(int(s), theta[None]) for s in range(300)]
+    counts = np.concatenate([r.counts for r in backend.sample(requests)])
+    fidelity = counts[:, 0] / 400
+    spread = np.sqrt(exact[0] * (1 - exact[0]) / 400 / len(requests))
+    assert abs(fidelity.mean() - exact[0]) / spread < Z_LIMIT
+    losses = est.loss(counts, 400, backend.measurement, labels)
+    q = backend.measurement.probabilities(exact)
+    variance = est.square_residual_variance(q, 400, backend.measurement, labels)[0]
+    truth = (1 - exact[0]) ** 2
+    assert abs(losses.mean() - truth) / np.sqrt(variance / 300) < Z_LIMIT, (losses.mean(), truth)
 
 
 def _importable(module: str) -> bool:

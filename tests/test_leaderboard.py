@@ -208,6 +208,22 @@ def test_held_out_instances_are_fresh_certified_and_reproducible():
     assert ("seed_key", "heldout/5/construction-p4-noise0.05-v1") in noisy.provenance.parameters
 
 
+def test_a_held_out_teacher_student_instance_has_a_fresh_teacher_and_multistart():
+    public = load("teacher-student-n4-l1-v1")
+    held, again = (held_out_instance(public.id, 5) for _ in range(2))
+    teacher = held.instance.certificate.global_minimizer
+    assert held.instance.certificate.kind == "planted"
+    assert not np.array_equal(teacher, public.certificate.global_minimizer)
+    assert teacher.tolist() == again.instance.certificate.global_minimizer.tolist()
+    assert abs(held.instance.loss(teacher[None])[0]) <= 1e-12
+    provenance = held.instance.provenance
+    assert provenance.parameter("seed_key") == "heldout/5/teacher-student-n4-l1-v1"
+    assert provenance.parameter("multistart_starts") == public.provenance.parameter(
+        "multistart_starts"
+    )
+    assert "heldout/5/teacher-student-n4-l1-v1/multistart" in held.instance.certificate.effort
+
+
 def test_verify_takes_several_files_and_skips_reports(tiny, bench_folder, tmp_path, monkeypatch,
                                                       capsys):  # fmt: skip
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
@@ -412,8 +428,10 @@ def test_the_page_in_headless_chromium(submission, tmp_path):
     reader = Reader()
     reader.feed(dom)
     assert reader.rows == ["lbfgs-tiny-v1"]
-    assert set(reader.images) == {"hit-rate-exact-construction",
-                                  "hit-rate-exact-construction-coupled", "profile-exact"}  # fmt: skip
+    suite = submission.suite.id
+    assert set(reader.images) == {f"hit-rate-exact-{suite}-construction",
+                                  f"hit-rate-exact-{suite}-construction-coupled",
+                                  f"profile-exact-{suite}"}  # fmt: skip
     widths = [int(w) for w in reader.body["data-images"].split(",")]
     assert len(widths) == 3 and all(w > 300 for w in widths)  # every figure decoded and drawn
     shot = tmp_path / "shot.png"
@@ -463,3 +481,27 @@ def test_leaderboard_commands_fail_in_one_line(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "leaderboard", "submit", str(tmp_path), "-o",
                              str(tmp_path / "s.json"))  # fmt: skip
     assert code == 2 and "no bench.json" in err and not (tmp_path / "s.json").exists()
+
+
+def test_each_suite_ranks_its_own_entries(submission, tmp_path):
+    """A core-v1 entry and a tiny-v1 entry on one track: two tables, each with its own ranks
+    and the hit-rate columns of its own families (scores of two suites are not comparable)."""
+    folder = submission.path.parent.parent
+    committed = ROOT / "leaderboard" / "submissions"
+    for name in ("smo.json", "smo.verification.json"):
+        shutil.copy(committed / name, folder / "submissions" / name)
+    shutil.copytree(committed / "smo.records", folder / "submissions" / "smo.records")
+    verify_submission(submission.path, sample=2, heldout_seed=3)
+    rendered = render_module.render_leaderboard(folder)
+    text = (folder / "README.md").read_text()
+    core = text.split("**Suite core-v1**")[1].split("**Suite tiny-v1**")[0]
+    tiny = text.split("**Suite tiny-v1**")[1]
+    assert "hit rate: separable" in core and "hit rate: separable" not in tiny
+    assert [line.split(" | ")[1] for line in core.splitlines() if line.startswith("| 1 |")] == [
+        "smo"
+    ]
+    assert [line.split(" | ")[1] for line in tiny.splitlines() if line.startswith("| 1 |")] == [
+        "lbfgs-tiny-v1"
+    ]
+    page = rendered.page.read_text()
+    assert 'id="table-exact-core-v1"' in page and 'id="table-exact-tiny-v1"' in page

@@ -279,6 +279,8 @@ def test_transition_figure_draws_one_panel_per_n_with_the_critical_line(tmp_path
     (line,) = [x for x in right.lines if x.get_linestyle() == "--" and len(x.get_xdata()) == 2]
     assert list(line.get_xdata()) == [126, 126]
     assert any("p_c = 126" in t.get_text() for t in right.texts)
+    (legend,) = figure.legends  # one for both panels
+    assert [t.get_text() for t in legend.get_texts()] == ["adam", "lbfgs"]
     plot_transition(tmp_path / "t.png", panels, {4: 30, 6: 126})
     assert_only_png(tmp_path, "t.png")
     with pytest.raises(ValueError, match="at least one series"):

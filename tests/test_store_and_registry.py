@@ -117,6 +117,8 @@ def test_files_hold_no_python_names_or_timestamps(load):
         "construction-p4-noise0.01-v1",
         "construction-coupled-p8-noise0.1-v1",
         "separable-p2-v1",
+        "teacher-student-n4-l1-v1",  # its multistart too: 64 starts of L-BFGS
+        "teacher-student-n4-l2-v1",
     ],
 )
 def test_regeneration_reproduces_registered_bytes(instance_id):
@@ -134,7 +136,7 @@ def test_registry_lists_the_suite_and_hashes_match():
                 assert f"{family}-p{p}-noise{noise}-v1" in ids
     for entry in entries:
         assert file_sha256(data_dir() / entry.file) == entry.sha256, entry.id
-        expected_version = 2 if entry.family == "barren-plateau" else 1
+        expected_version = 2 if entry.family in ("barren-plateau", "teacher-student") else 1
         assert entry.format_version == expected_version, entry.id
         assert entry.p == parse_instance_id(entry.id).p
 
@@ -147,7 +149,13 @@ def test_list_filters():
     assert [
         e.id for e in qnntraps.list_instances(family="construction-coupled", p=12, noisy=False)
     ] == ["construction-coupled-p12-v1"]
-    assert len(qnntraps.list_instances(min_p=30, max_p=32)) == 2
+    assert [e.id for e in qnntraps.list_instances(min_p=30, max_p=32)] == [
+        "construction-coupled-p30-v1",
+        "construction-coupled-p32-v1",
+        "teacher-student-n4-l4-v1",
+    ]
+    over = qnntraps.list_instances(family="teacher-student", tag="over-parameterized")
+    assert over and all(e.p >= 2 ** (parse_instance_id(e.id).qubits + 1) - 2 for e in over)
     assert [e.p for e in qnntraps.list_instances(tag="gpu-scale")] == [40, 48, 56, 62]
     with pytest.raises(UnknownInstanceError, match="families are"):
         qnntraps.list_instances(family="constructoin")

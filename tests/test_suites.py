@@ -78,8 +78,8 @@ def test_core_v1_is_every_family_and_variant_with_proved_targets():
         return parsed.family, parsed.variant
 
     # every family and variant that existed when core-v1 was frozen; a family added later
-    # (barren-plateau) goes into a new suite version, never into core-v1
-    later = ("barren-plateau",)
+    # (barren-plateau, teacher-student) goes into a new suite version, never into core-v1
+    later = ("barren-plateau", "teacher-student")
     kinds = {kind(i) for i in instance_ids() if parse_instance_id(i).family not in later}
     present = {kind(e.instance) for e in suite.entries}
     assert present == kinds
@@ -255,7 +255,7 @@ def test_bench_resumes_and_gives_the_same_result(tiny_bench):
 def test_bench_and_suites_from_the_command_line(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "list", "--suites")
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
-        "core-v1", "core-v2", "gpu-v1", "hardware-v1", "quick-v1",
+        "core-v1", "core-v2", "core-v3", "gpu-v1", "hardware-v1", "hardware-v2", "quick-v1",
     ]  # fmt: skip
     code, out, _ = run_cli(monkeypatch, capsys, "show", "quick-v1", "--json")
     shown = json.loads(out)
@@ -319,3 +319,38 @@ def test_the_baseline_cost_tool_reports_the_harness_own_counts(load, tmp_path):
             summary["metrics"]["equivalent_evals"]["mean"], abs=0.5
         )
         assert hits == f"{summary['metrics']['hits']}/6"
+
+
+def test_core_v3_is_core_v2_and_the_trap_transition():
+    import qnntraps
+    from qnntraps.families.teacher_student import state_manifold_dimension
+    from qnntraps.ids import parse_instance_id
+
+    v2, v3 = load_suite("core-v2"), load_suite("core-v3")
+    assert v3.track == "exact" and v3.ranked and v3.budget_range == v2.budget_range
+    assert v3.entries[: len(v2.entries)] == v2.entries
+    added = v3.entries[len(v2.entries) :]
+    parts = [parse_instance_id(e.instance) for e in added]
+    assert [x.family for x in parts] == ["teacher-student"] * 2
+    # one instance on each side of the critical count, at the same n
+    assert {x.qubits for x in parts} == {6}
+    sides = sorted(x.p < state_manifold_dimension(x.qubits) for x in parts)
+    assert sides == [False, True]
+    for entry in added:  # 1000 gradients: a gradient counts 2p equivalent evaluations
+        p = qnntraps.load(entry.instance).num_parameters
+        assert entry.restarts == 64 and entry.budget.evals == 2000 * p
+    held = {e.instance for e in held_out_entries(v3)}
+    assert held == {e.instance for e in v2.entries if "barren" not in e.instance} | {
+        e.instance for e in added
+    }
+
+
+def test_hardware_v2_adds_the_entangling_families():
+    v1, v2 = load_suite("hardware-v1"), load_suite("hardware-v2")
+    assert v2.track == "hardware" and not v2.ranked
+    assert v2.entries[: len(v1.entries)] == v1.entries
+    assert [e.instance for e in v2.entries[len(v1.entries) :]] == [
+        "barren-plateau-n2-l19-v1",
+        "teacher-student-n4-l1-v1",
+    ]
+    assert all(e.budget.shots == 2 * 10**6 and e.restarts == 20 for e in v2.entries)

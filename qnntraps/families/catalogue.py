@@ -10,6 +10,9 @@ from qnntraps.families.construction import FAMILIES as CONSTRUCTION_FAMILIES
 from qnntraps.families.construction import build_construction
 from qnntraps.families.separable import BRANCH_AND_BOUND_MAX_P, build_separable
 from qnntraps.families.separable import FAMILY as SEPARABLE
+from qnntraps.families.teacher_student import FAMILY as TEACHER_STUDENT
+from qnntraps.families.teacher_student import build_teacher_student, state_manifold_dimension
+from qnntraps.families.teacher_student import instance_id as teacher_student_id
 from qnntraps.ids import InstanceId, format_instance_id, parse_instance_id
 from qnntraps.instance import Instance
 
@@ -37,6 +40,16 @@ BARREN_PLATEAU_LAYERS = {
     16: (200, 0),
 }
 
+# n -> (layers, multistart starts, gradients per start): the L sweep at each n straddles the
+# critical count p_c = 2^(n+1) - 2 (30, 126, 510), where the state's Jacobian rank saturates
+# (docs/teacher_student.md); p = 2 n L. n = 8 gets fewer starts and gradients: its multistart
+# costs ~20x n = 6's per gradient.
+TEACHER_STUDENT_SWEEP = {
+    4: ((1, 2, 3, 4, 6, 8), 64, 5000),
+    6: ((2, 4, 6, 8, 10, 12, 16), 64, 5000),
+    8: ((4, 8, 16, 24, 40), 16, 2000),
+}
+
 
 def suite_ids() -> list[str]:
     """Every instance ID of the frozen suite, in registry order."""
@@ -54,6 +67,8 @@ def suite_ids() -> list[str]:
         for flip in FLIP_FRACTIONS:
             ids.append(format_instance_id(InstanceId(SEPARABLE, p, f"flip{flip:g}", 1)))
     ids += [barren_plateau_id(n, layers) for n, (layers, _) in BARREN_PLATEAU_LAYERS.items()]
+    for n, (sweep, _, _) in TEACHER_STUDENT_SWEEP.items():
+        ids += [teacher_student_id(n, layers) for layers in sweep]
     return ids
 
 
@@ -62,6 +77,9 @@ def tags_for(instance_id: str) -> list[str]:
     parts = parse_instance_id(instance_id)
     if parts.family == BARREN_PLATEAU:
         return ["entangling", "expectation-loss", "noise-free", "spectral"]
+    if parts.family == TEACHER_STUDENT:
+        side = "over" if parts.p >= state_manifold_dimension(parts.qubits) else "under"
+        return ["entangling", "noise-free", "planted", f"{side}-parameterized"]
     tags = ["label-noise" if parts.variant else "noise-free"]
     if parts.family == SEPARABLE:
         tags += ["classical-data", certificate_kind_of_separable(parts.p)]
@@ -86,6 +104,11 @@ def build_instance(instance_id: str) -> Instance:
     if parts.family == BARREN_PLATEAU:
         _, redraw = BARREN_PLATEAU_LAYERS[parts.qubits]
         return build_barren_plateau(parts.qubits, parts.layers, redraw, version=parts.version)
+    if parts.family == TEACHER_STUDENT:
+        _, starts, budget = TEACHER_STUDENT_SWEEP[parts.qubits]
+        return build_teacher_student(
+            parts.qubits, parts.layers, starts, budget, version=parts.version
+        )
     if parts.family == SEPARABLE:
         flip = None if parts.variant is None else float(parts.variant.removeprefix("flip"))
         return build_separable(parts.p, flip=flip, version=parts.version)

@@ -25,20 +25,41 @@ Jacobian of |psi(theta)> with the global-phase direction projected out, at most 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
+from qnntraps.certificates.planted_multistart import (
+    GRADIENT_BUDGET,
+    LADDER_DIGITS,
+    REACHED,
+    STATIONARY_GRADIENT,
+    planted_multistart,
+    starts_key,
+)
 from qnntraps.families.barren_plateau import cz_ladder
 from qnntraps.ids import InstanceId, format_instance_id
-from qnntraps.model import Ansatz, Certificate, Dataset, EncodedFeatures, ProductObservable
+from qnntraps.instance import Instance
+from qnntraps.model import (
+    Ansatz,
+    Certificate,
+    Dataset,
+    EncodedFeatures,
+    ProductObservable,
+    Provenance,
+)
 from qnntraps.pauli import Y, Z
-from qnntraps.seeds import generator_from_key
+from qnntraps.seeds import generator_from_key, seed_from_key
 
 FAMILY = "teacher-student"
 GENERATOR_VERSION = 1
 TEACHER_DECIMALS = 12
-#: A restart hits when F >= 0.99, i.e. L <= (1 - 0.99)^2, unless the multistart found a spurious
-#: minimum below twice that: then the tolerance is half the best spurious value (`hit_tolerance`).
+#: A restart hits when L <= (1 - 0.99)^2 = 1e-4 (F >= 0.99), unless the multistart found a
+#: spurious minimum below twice that: then the tolerance is half the best spurious value, never
+#: below REACHED (`hit_tolerance`). FIDELITY_TOLERANCE is the decimal 1e-4, since
+#: (1 - 0.99)**2 in floating point is 1.0000000000000018e-4.
 FIDELITY_THRESHOLD = 0.99
+FIDELITY_TOLERANCE = 1e-4
 
 Gate = tuple[dict[int, int], int, float]  # ({qubit: Pauli code}, parameter index or -1, angle)
 
@@ -51,9 +72,10 @@ def teacher_key(n: int, layers: int, version: int = 1) -> str:
     return f"{FAMILY}-n{n}-l{layers}-v{version}/teacher"
 
 
-def draw_teacher(n: int, layers: int, version: int = 1) -> np.ndarray:
-    """theta* (2 n L,), uniform on [0, 2 pi) from the key, rounded to TEACHER_DECIMALS."""
-    rng = generator_from_key(teacher_key(n, layers, version))
+def draw_teacher(n: int, layers: int, version: int = 1, key: str | None = None) -> np.ndarray:
+    """theta* (2 n L,), uniform on [0, 2 pi) from the key (`teacher_key`, or `key` + "/teacher"
+    for a held-out instance), rounded to TEACHER_DECIMALS."""
+    rng = generator_from_key(teacher_key(n, layers, version) if key is None else f"{key}/teacher")
     return np.round(rng.uniform(0.0, 2 * np.pi, size=2 * n * layers), TEACHER_DECIMALS)
 
 
@@ -104,14 +126,16 @@ def dataset(n: int) -> Dataset:
 
 
 def hit_tolerance(spurious_values) -> float:
-    """The family's one rule: (1 - FIDELITY_THRESHOLD)^2, or half the smallest spurious
-    local-minimum value the multistart found when that is smaller."""
-    tolerance = (1.0 - FIDELITY_THRESHOLD) ** 2
+    """The family's one rule: FIDELITY_TOLERANCE = (1 - FIDELITY_THRESHOLD)^2, or half the
+    smallest spurious local-minimum value the multistart found when that is smaller, but never
+    below the multistart's REACHED (1e-8): an end at L <= REACHED counts as the planted value, so
+    it must count as a hit (spurious values are > REACHED, so the tolerance stays below them)."""
+    tolerance = FIDELITY_TOLERANCE
     values = np.asarray(spurious_values, dtype=np.float64)
     if values.size:
-        if not np.all(np.isfinite(values)) or values.min() <= 0.0:
-            raise ValueError("spurious minimum values must be finite and > 0")
-        tolerance = min(tolerance, 0.5 * float(values.min()))
+        if not np.all(np.isfinite(values)) or values.min() <= REACHED:
+            raise ValueError(f"spurious minimum values must be finite and > {REACHED:g}")
+        tolerance = min(tolerance, max(REACHED, 0.5 * float(values.min())))
     return tolerance
 
 
@@ -161,9 +185,12 @@ def _apply_pauli(states: np.ndarray, codes: dict[int, int], n: int) -> np.ndarra
     return out
 
 
-def state_and_jacobian(n: int, layers: int, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|psi(theta)> = U(theta)|0...0> (2^n,) and its derivatives d psi / d theta_k (p, 2^n), by
-    carrying all p derivative vectors through the circuit at once (dense NumPy, n <= 10)."""
+def state_and_jacobian(
+    n: int, layers: int, theta: np.ndarray, initial: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """|psi(theta)> = U(theta)|initial> (2^n,) and its derivatives d psi / d theta_k (p, 2^n), by
+    carrying all p derivative vectors through the circuit at once (dense NumPy, n <= 10).
+    `initial` defaults to |0...0>."""
     if n > 10:
         raise ValueError("the dense Jacobian is for n <= 10")
     p = 2 * n * layers
@@ -171,7 +198,10 @@ def state_and_jacobian(n: int, layers: int, theta: np.ndarray) -> tuple[np.ndarr
     if theta.shape != (p,):
         raise ValueError(f"theta must have shape ({p},)")
     rows = np.zeros((p + 1, 2**n), dtype=np.complex128)
-    rows[0, 0] = 1.0  # row 0: the state; row 1 + k: d psi / d theta_k
+    if initial is None:
+        rows[0, 0] = 1.0  # row 0: the state; row 1 + k: d psi / d theta_k
+    else:
+        rows[0] = initial
     for codes, index, angle in student_gates(n, layers):
         if index >= 0:
             angle = theta[index]
@@ -194,6 +224,22 @@ def state_jacobian_rank(n: int, layers: int, theta: np.ndarray, rtol: float = 1e
     return int(np.sum(singular > rtol * singular[0])) if singular.size else 0
 
 
+def unitary_jacobian_rank(n: int, layers: int, theta: np.ndarray, rtol: float = 1e-9) -> int:
+    """Rank of the real Jacobian of U(theta) itself, global phase projected out: the directions
+    U(theta)^dagger dU/dtheta_k span in su(2^n). It saturates at the dimension of the circuit's
+    dynamical Lie algebra (4^n - 1 when the DLA is su(2^n)). Dense, small n only."""
+    columns = [state_and_jacobian(n, layers, theta, np.eye(2**n)[j]) for j in range(2**n)]
+    unitary = np.stack([c[0] for c in columns], axis=1)  # column j = U|j>
+    derivative = np.stack([c[1] for c in columns], axis=2)  # (p, 2^n, 2^n)
+    generators = np.einsum("ab,kac->kbc", unitary.conj(), derivative)  # U^dagger dU: i su(2^n)+iR
+    traces = np.trace(generators, axis1=1, axis2=2) / 2**n
+    traceless = generators - traces[:, None, None] * np.eye(2**n)  # drop the phase direction
+    flat = traceless.reshape(traceless.shape[0], -1)
+    real = np.concatenate([flat.real, flat.imag], axis=1)
+    singular = np.linalg.svd(real, compute_uv=False)
+    return int(np.sum(singular > rtol * singular[0])) if singular.size else 0
+
+
 def state_manifold_dimension(n: int) -> int:
     """Real dimension of the pure states of n qubits modulo global phase: 2^(n+1) - 2."""
     return 2 ** (n + 1) - 2
@@ -204,38 +250,38 @@ def state_manifold_dimension(n: int) -> int:
 JACOBIAN_MAX_QUBITS = 8  # the dense Jacobian's rank is computed up to here
 
 
-def build_teacher_student(n: int, layers: int, starts: int, version: int = 1):
+def build_teacher_student(
+    n: int,
+    layers: int,
+    starts: int,
+    gradient_budget: int | None = None,
+    version: int = 1,
+    key: str | None = None,
+):
     """The instance teacher-student-n{n}-l{layers}-v{version}, its certificate's ladder from a
-    `starts`-start multistart (certificates/planted_multistart.py) and the rank of the state's
-    Jacobian at theta* in its provenance (n <= JACOBIAN_MAX_QUBITS)."""
-    from types import SimpleNamespace
-
-    from qnntraps.certificates.planted_multistart import (
-        GRADIENT_BUDGET,
-        REACHED,
-        STATIONARY_GRADIENT,
-        planted_multistart,
-        starts_key,
-    )
-    from qnntraps.instance import Instance
-    from qnntraps.model import Provenance
-    from qnntraps.seeds import seed_from_key
-
+    `starts`-start multistart of `gradient_budget` gradients per start (default
+    certificates/planted_multistart.py's GRADIENT_BUDGET) and the rank of the state's Jacobian
+    at theta* in its provenance (n <= JACOBIAN_MAX_QUBITS). `key` replaces the ID as the seed
+    key of the teacher (key + "/teacher") and of the multistart (key + "/multistart"): a held-out
+    instance (leaderboard/heldout.py), whose provenance records the key."""
     if version != 1:
         raise ValueError(f"generator knows version 1 of {FAMILY}, not {version}")
-    teacher = draw_teacher(n, layers, version)
+    teacher = draw_teacher(n, layers, version, key)
     iid = instance_id(n, layers, version)
+    seed_key = teacher_key(n, layers, version) if key is None else f"{key}/teacher"
     model = SimpleNamespace(
         ansatz=circuit(n, layers, teacher), observable=observable(n), dataset=dataset(n)
     )
-    found = planted_multistart(model, iid, starts)
+    budget = GRADIENT_BUDGET if gradient_budget is None else gradient_budget
+    found = planted_multistart(model, key or iid, starts, gradient_budget=budget)
     tolerance = hit_tolerance(found.spurious_values)
     effort = (
-        f"multistart: {starts} starts uniform on [0, 2pi)^p from key {starts_key(iid)}, batched "
-        f"L-BFGS (gtol 1e-12, ftol 0) with {GRADIENT_BUDGET} gradients each; an end point with "
+        f"multistart: {starts} starts uniform on [0, 2pi)^p from key {starts_key(key or iid)}, "
+        f"batched L-BFGS (gtol 1e-12, ftol 0) with {budget} gradients each; an end point with "
         f"max |dF/dtheta_i| <= {STATIONARY_GRADIENT:g} or L <= {REACHED:g} counts as converged; "
-        f"{found.unconverged} did not converge; {found.hits(tolerance)} of {starts} ended within "
-        f"the hit tolerance"
+        f"ladder: 0 for L <= {REACHED:g} (the planted value), other converged values to "
+        f"{LADDER_DIGITS} significant digits; {found.unconverged} did not converge; "
+        f"{found.hits(tolerance)} of {starts} ended within the hit tolerance"
     )
     parameters = [
         ("layers", layers),
@@ -248,6 +294,8 @@ def build_teacher_student(n: int, layers: int, starts: int, version: int = 1):
     ]
     if n <= JACOBIAN_MAX_QUBITS:
         parameters.append(("jacobian_rank", state_jacobian_rank(n, layers, teacher)))
+    if key is not None:
+        parameters.append(("seed_key", key))
     certificate = planted_certificate(
         teacher, effort, found.values if found.values.size else None,
         found.counts if found.values.size else None,
@@ -255,7 +303,7 @@ def build_teacher_student(n: int, layers: int, starts: int, version: int = 1):
     provenance = Provenance(
         family=FAMILY,
         generator_version=GENERATOR_VERSION,
-        seed=seed_from_key(teacher_key(n, layers, version)),
+        seed=seed_from_key(seed_key),
         parameters=tuple(sorted(parameters)),
     )
     return Instance(iid, model.ansatz, model.observable, model.dataset, certificate, provenance)

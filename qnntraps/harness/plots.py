@@ -523,11 +523,13 @@ def transition_figure(
 ) -> Figure:
     """Hit rate against the parameter count p, one panel per qubit count n (`panels`: n ->
     series as in :func:`hit_rate_by_qubits_figure`, with p for x), each with a vertical dashed
-    line at the critical count `critical[n]` and the under-/over-parameterized sides named."""
+    line at the critical count `critical[n]` and the under-/over-parameterized sides named; one
+    legend for all panels, below them."""
     if not panels:
         raise ValueError("at least one panel of hit counts is needed")
-    figure = Figure(figsize=(4.2 * len(panels), 4.4))
+    figure = Figure(figsize=(max(6.4, 4.2 * len(panels)), 4.8))
     grid = figure.subplots(1, len(panels), squeeze=False)[0]
+    handles: dict[str, object] = {}
     for axes, (n, series) in zip(grid, panels.items(), strict=True):
         if not series:
             raise ValueError(f"n = {n}: at least one series of hit counts is needed")
@@ -535,18 +537,19 @@ def transition_figure(
         largest = max(max(xs) for xs, _, _ in series.values())
         _draw_hit_rates(axes, series, 0.008 * max(largest, p_c))
         axes.axvline(p_c, color="0.3", linestyle="--", linewidth=1.2)
-        axes.text(
-            p_c, 0.5, f" p_c = {p_c}", rotation=90, va="center", ha="right", fontsize=8,
-            color="0.3",
-        )  # fmt: skip
+        axes.annotate(f"p_c = {p_c}", (p_c, 0.1), xytext=(3, 0), textcoords="offset points",
+                      fontsize=8, color="0.3")  # fmt: skip
         axes.text(0.02, 0.04, "under", transform=axes.transAxes, fontsize=8, color="0.4")
         axes.text(0.98, 0.04, "over", transform=axes.transAxes, fontsize=8, color="0.4", ha="right")
         axes.set_xlabel("parameters p")
         axes.set_title(f"n = {n}", fontsize=10)
-        axes.legend(fontsize=7, loc="center left")
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    figure.legend(list(handles.values()), list(handles), loc="lower center", fontsize=8,
+                  ncol=min(4, len(handles)), frameon=False)  # fmt: skip
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     return figure
 
 

@@ -5,10 +5,12 @@ leaderboard verify` reads them; an invalid file stops the render with its error)
 verification report beside each (<stem>.verification.json). An entry counts as verified when its
 report pins the submission's exact bytes (sha256); it is ranked on its verified held-out score.
 Entries without a verified held-out score are listed after the ranked ones, unranked, with their
-self-reported public score. Per track, one table: rank, entry, score with its 95% interval, what
+self-reported public score. Per track, one table per suite (scores of different suites are not
+comparable, so each suite ranks its own entries): rank, entry, score with its 95% interval, what
 the score is (held-out verified or public self-reported), the public score, the hit rate per
-family (public instances, variants pooled), the median over instances of the time to solution
-at 99% (equivalent evaluations, a tuned entry's trials counted), verification status and date.
+family of the suite (public instances, variants pooled), the median over instances of the time
+to solution at 99% (equivalent evaluations, a tuned entry's trials counted), verification status
+and date.
 
 FOLDER/README.md keeps everything outside the markers ``<!-- leaderboard:TRACK:begin -->`` and
 ``<!-- leaderboard:TRACK:end -->``; FOLDER/index.html is rewritten whole, with its figures
@@ -39,7 +41,9 @@ from qnntraps.registry import load
 from qnntraps.suites.score import budget_grid, solve_probability
 
 TRACKS = ("exact", "gpu", "hardware")
-FAMILIES = ("construction", "construction-coupled", "separable")
+#: Families whose local minima are the 2^p vertices, so that the random-vertex rate 2^-p is a
+#: reference for their hit rate (the circuit families have no such reference).
+VERTEX_FAMILIES = ("construction", "construction-coupled", "separable")
 SUBMISSIONS = "submissions"
 README = "README.md"
 PAGE = "index.html"
@@ -201,7 +205,21 @@ def _score_text(score) -> str:
     return f"{score[0]:.4f} [{score[1]:.4f}, {score[2]:.4f}]"
 
 
-def table_cells(row: Row, rank: int | None) -> list[str]:
+def suite_families(rows: tuple[Row, ...]) -> tuple[str, ...]:
+    """The families of the suite these rows were scored on, in the order its entries name them."""
+    entries = rows[0].submission.suite.entries
+    return tuple(dict.fromkeys(parse_instance_id(e.instance).family for e in entries))
+
+
+def by_suite(rows: tuple[Row, ...]) -> dict[str, tuple[Row, ...]]:
+    """The rows of a track grouped by suite ID (sorted), each group in table order."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.submission.suite.id, []).append(row)
+    return {suite: tuple(groups[suite]) for suite in sorted(groups)}
+
+
+def table_cells(row: Row, rank: int | None, families: tuple[str, ...]) -> list[str]:
     """The cells of one row, shared by the Markdown and the HTML tables."""
     document = row.submission.document
     optimizer = document["optimizer"]
@@ -214,17 +232,18 @@ def table_cells(row: Row, rank: int | None) -> list[str]:
         _score_text(row.score),
         ("held-out" if row.ranked else "public") + (" (drop flagged)" if row.drop_flagged else ""),
         _score_text(row.public_score),
-        *(_rate(row.family_rate(family)) for family in FAMILIES),
+        *(_rate(row.family_rate(family)) for family in families),
         _tts(row.median_tts()),
         "verified" if row.verified else "self-reported",
         document["date"],
     ]
 
 
-HEADERS = [
-    "rank", "entry", "optimizer", "score [95%]", "ranked on", "public score",
-    *(f"hit rate: {family}" for family in FAMILIES), "median TTS99", "status", "date",
-]  # fmt: skip
+def headers(families: tuple[str, ...]) -> list[str]:
+    return [
+        "rank", "entry", "optimizer", "score [95%]", "ranked on", "public score",
+        *(f"hit rate: {family}" for family in families), "median TTS99", "status", "date",
+    ]  # fmt: skip
 
 
 def _numbered(rows: tuple[Row, ...]):
@@ -240,19 +259,27 @@ def _numbered(rows: tuple[Row, ...]):
 def markdown_table(rows: tuple[Row, ...], track: str) -> str:
     if not rows:
         return f"No entries on the {track} track yet."
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    for row, rank in _numbered(rows):
-        cells = [cell.replace("|", "\\|") for cell in table_cells(row, rank)]
-        lines.append("| " + " | ".join(cells) + " |")
-    suites = sorted({row.submission.suite.id for row in rows})
-    lines.append("")
-    lines.append(
-        f"Suite{'s' if len(suites) > 1 else ''}: {', '.join(suites)}. Ranked on the verified "
-        "held-out score (fresh instances generated at verification); unranked entries show "
-        "their self-reported public score. Hit rates are public, variants pooled; TTS99 in "
-        "equivalent evaluations (docs/scoring.md, docs/submitting.md)."
+    blocks = []
+    for suite, group in by_suite(rows).items():
+        families = suite_families(group)
+        names = headers(families)
+        lines = [
+            f"**Suite {suite}**",
+            "",
+            "| " + " | ".join(names) + " |",
+            "|" + "---|" * len(names),
+        ]
+        for row, rank in _numbered(group):
+            cells = [cell.replace("|", "\\|") for cell in table_cells(row, rank, families)]
+            lines.append("| " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+    blocks.append(
+        "Each suite ranks its own entries, on the verified held-out score (fresh instances "
+        "generated at verification); unranked entries show their self-reported public score. "
+        "Hit rates are public, variants pooled; TTS99 in equivalent evaluations "
+        "(docs/scoring.md, docs/submitting.md)."
     )
-    return "\n".join(lines)
+    return "\n\n".join(blocks)
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -275,9 +302,10 @@ def _png(figure) -> str:
 
 
 def hit_rate_figures(rows: tuple[Row, ...]) -> dict[str, object]:
-    """Per family: one series per entry (public hits pooled over variants at each p)."""
+    """Per family of the rows' suite: one series per entry (public hits pooled over variants at
+    each p)."""
     figures = {}
-    for family in FAMILIES:
+    for family in suite_families(rows):
         series: dict[str, list[tuple[int, int, int]]] = {}
         sizes = set()
         for row in rows:
@@ -302,6 +330,8 @@ def hit_rate_figures(rows: tuple[Row, ...]) -> dict[str, object]:
                 if rates.gradient_flow is not None:
                     flow[p] = rates.gradient_flow
         references = reference_curves(flow, "gradient flow on construction")
+        if family not in VERTEX_FAMILIES:
+            references = {}
         figures[family] = hit_rate_figure(series, f"{family}: hit rate against p", references)
     return figures
 
@@ -354,6 +384,60 @@ window.addEventListener("load", function () {
 """
 
 
+def _suite_section(track: str, suite: str, found: tuple[Row, ...]) -> list[str]:
+    """One suite's table and figures on the page; ids carry the track and the suite."""
+    families = suite_families(found)
+    tag = f"{track}-{suite}"
+    parts = [f'<h3 id="suite-{tag}">Suite {html.escape(suite)}</h3>']
+    parts.append(f'<div class="table"><table id="table-{tag}"><thead><tr>')
+    parts.extend(f"<th>{html.escape(h)}</th>" for h in headers(families))
+    parts.append("</tr></thead><tbody>")
+    numeric = {0, *range(6, 7 + len(families))}  # the rank, the hit rates and the TTS
+    for row, rank in _numbered(found):
+        cells = table_cells(row, rank, families)
+        status = cells[-2]
+        css = "ranked" if row.ranked else "unranked"
+        parts.append(f'<tr class="{css}" data-entry="{html.escape(cells[1])}">')
+        for index, cell in enumerate(cells):
+            if index == len(cells) - 2:
+                parts.append(f'<td><span class="badge {status}">{html.escape(cell)}</span></td>')
+            elif index in (3, 5):  # a score: the value, its interval under it
+                value, interval = cell.split(" ", 1)
+                parts.append(
+                    f'<td class="num"><b>{value}</b><br><small>{html.escape(interval)}</small></td>'
+                )
+            else:
+                klass = ' class="num"' if index in numeric else ""
+                if index == len(cells) - 1:
+                    klass = ' class="date"'
+                parts.append(f"<td{klass}>{html.escape(cell)}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table></div>")
+    parts.append('<div class="figures">')
+    for family, figure in hit_rate_figures(found).items():
+        parts.append(
+            f'<figure><img id="hit-rate-{tag}-{family}" alt="hit rate against p, {family}" '
+            f'src="data:image/png;base64,{_png(figure)}"><figcaption>Hit rate against p on '
+            f"{html.escape(family)} (public instances, 95% intervals), with the random-vertex "
+            "rate 2<sup>−p</sup>"
+            + (
+                " and the exact gradient-flow rate q<sup>p</sup>"
+                if family == "construction"
+                else ""
+            )
+            + ".</figcaption></figure>"
+        )
+    parts.append(
+        f'<figure><img id="profile-{tag}" alt="performance profile" '
+        f'src="data:image/png;base64,{_png(profile_figure(found))}"><figcaption>Probability '
+        "of at least one hit within a total budget b, restarting independently, averaged "
+        "over the suite's instances; the score is the area under this curve on the log "
+        "axis.</figcaption></figure>"
+    )
+    parts.append("</div>")
+    return parts
+
+
 def render_page(rows: dict[str, tuple[Row, ...]]) -> str:
     parts = [
         "<!DOCTYPE html>",
@@ -368,58 +452,11 @@ def render_page(rows: dict[str, tuple[Row, ...]]) -> str:
         "verification time.</p>",
     ]
     for track in TRACKS:
-        found = rows[track]
-        if not found:
+        if not rows[track]:
             continue
         parts.append(f'<h2 id="{track}">The {track} track</h2>')
-        parts.append(f'<div class="table"><table id="table-{track}"><thead><tr>')
-        parts.extend(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-        parts.append("</tr></thead><tbody>")
-        for row, rank in _numbered(found):
-            cells = table_cells(row, rank)
-            status = cells[-2]
-            css = "ranked" if row.ranked else "unranked"
-            parts.append(f'<tr class="{css}" data-entry="{html.escape(cells[1])}">')
-            for index, cell in enumerate(cells):
-                if index == len(cells) - 2:
-                    parts.append(
-                        f'<td><span class="badge {status}">{html.escape(cell)}</span></td>'
-                    )
-                elif index in (3, 5):  # a score: the value, its interval under it
-                    value, interval = cell.split(" ", 1)
-                    parts.append(
-                        f'<td class="num"><b>{value}</b><br><small>{html.escape(interval)}</small></td>'
-                    )
-                else:
-                    numeric = index in (0, 6, 7, 8, 9)
-                    klass = ' class="num"' if numeric else ""
-                    if index == len(cells) - 1:
-                        klass = ' class="date"'
-                    parts.append(f"<td{klass}>{html.escape(cell)}</td>")
-            parts.append("</tr>")
-        parts.append("</tbody></table></div>")
-        parts.append('<div class="figures">')
-        for family, figure in hit_rate_figures(found).items():
-            parts.append(
-                f'<figure><img id="hit-rate-{track}-{family}" alt="hit rate against p, {family}" '
-                f'src="data:image/png;base64,{_png(figure)}"><figcaption>Hit rate against p on '
-                f"{html.escape(family)} (public instances, 95% intervals), with the random-vertex "
-                "rate 2<sup>−p</sup>"
-                + (
-                    " and the exact gradient-flow rate q<sup>p</sup>"
-                    if family == "construction"
-                    else ""
-                )
-                + ".</figcaption></figure>"
-            )
-        parts.append(
-            f'<figure><img id="profile-{track}" alt="performance profile" '
-            f'src="data:image/png;base64,{_png(profile_figure(found))}"><figcaption>Probability '
-            "of at least one hit within a total budget b, restarting independently, averaged "
-            "over the suite's instances; the score is the area under this curve on the log "
-            "axis.</figcaption></figure>"
-        )
-        parts.append("</div>")
+        for suite, found in by_suite(rows[track]).items():
+            parts.extend(_suite_section(track, suite, found))
     parts.append(
         "<footer>Generated by <code>qnntraps leaderboard render</code> from "
         "leaderboard/submissions/. How to submit: docs/submitting.md.</footer>"
