@@ -267,7 +267,7 @@ def test_transition_figure_draws_one_panel_per_n_with_the_critical_line(tmp_path
 
     panels = {
         4: {"adam": ([8, 16, 32], [3, 8, 8], 8), "lbfgs": ([8, 16, 32], [2, 7, 8], 8)},
-        6: {"adam": ([48, 96, 144], [1, 0, 16], 16)},
+        6: {"lbfgs": ([48, 96, 144], [1, 0, 16], 16)},
     }
     figure = transition_figure(panels, {4: 30, 6: 126}, title="teacher-student")
     left, right = figure.axes
@@ -281,6 +281,9 @@ def test_transition_figure_draws_one_panel_per_n_with_the_critical_line(tmp_path
     assert any("p_c = 126" in t.get_text() for t in right.texts)
     (legend,) = figure.legends  # one for both panels
     assert [t.get_text() for t in legend.get_texts()] == ["adam", "lbfgs"]
+    # lbfgs alone in the right panel keeps the color it has in the left one
+    (right_lbfgs,) = right.containers
+    assert right_lbfgs.lines[0].get_color() == containers["lbfgs"].lines[0].get_color()
     plot_transition(tmp_path / "t.png", panels, {4: 30, 6: 126})
     assert_only_png(tmp_path, "t.png")
     with pytest.raises(ValueError, match="at least one series"):
@@ -302,8 +305,13 @@ def test_converged_ladders_figure_draws_the_ladder_and_the_planted_value(tmp_pat
     figure = converged_ladders_figure(panels)
     first, second, third, hidden = figure.axes
     assert not hidden.get_visible()
+    # 4.9e-6 and 1.7e-5 share no quarter-decade bin; 2e-3 has its own
     heights = sorted(r.get_height() for r in first.patches)
     assert heights == [1, 2, 5]
+    crowded = converged_ladders_figure([("many", [2e-6, 2.1e-6, 2.2e-6, 0.0], [1, 1, 3, 2], 0,
+                                         1e-6)]).axes[0]  # fmt: skip
+    assert sorted(r.get_height() for r in crowded.patches) == [2, 5]  # one bin, counts summed
+    assert crowded.get_ylim()[1] > 5  # the tallest bar fits
     assert [r.get_height() for r in second.patches] == [16]
     (bar,) = second.patches
     assert bar.get_x() < PLANTED_POSITION < bar.get_x() + bar.get_width()

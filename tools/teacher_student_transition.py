@@ -18,7 +18,8 @@ provenance: multistart_hits of multistart_starts). Writes:
 - docs/figures/teacher_student_transition.png: hit rate against p, one panel per n, the critical
   count p_c = 2^(n+1) - 2 marked;
 - docs/figures/teacher_student_ladders.png: where the file's multistart converged, for the
-  under-parameterized instance with the fewest multistart hits and the deepest instance, per n.
+  under-parameterized instance with the fewest multistart hits (the deepest among equals) and
+  the deepest instance, per n.
 
     python tools/teacher_student_transition.py --out runs/ts-transition
 """
@@ -175,7 +176,14 @@ def main() -> None:
                 }
             )
         below = [layers for layers in sweep if 2 * n * layers < p_c]
-        worst = min(below, key=lambda layers: files[layers].provenance.parameter("multistart_hits"))
+        # fewest multistart hits; among equals, the deepest
+        worst = min(
+            below,
+            key=lambda layers, f=files: (
+                f[layers].provenance.parameter("multistart_hits"),
+                -layers,
+            ),
+        )
         for layers, side in ((worst, "<"), (max(sweep), ">")):
             cert, prov = files[layers].certificate, files[layers].provenance
             ladders.append(

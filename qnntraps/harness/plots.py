@@ -460,12 +460,17 @@ def plot_gradient_variance(path, *args, **kwargs) -> Path:
 
 
 def _draw_hit_rates(
-    axes, series: Mapping[str, tuple[Sequence[int], Sequence[int], int]], shift: float
+    axes,
+    series: Mapping[str, tuple[Sequence[int], Sequence[int], int]],
+    shift: float,
+    bases: Sequence[str] | None = None,
 ) -> None:
     """One line per entry of `series` (label -> (x values, hits per x, restarts per x)), each
     point with its 95% interval; a label ending in " (exact)" is drawn dashed with open markers
-    in the color of the label without that suffix; series shifted sideways by `shift` each."""
-    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
+    in the color of the label without that suffix; series shifted sideways by `shift` each.
+    `bases` fixes the color order (so that several panels agree); default: the series' order."""
+    if bases is None:
+        bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
     for k, (label, (xs, hits, restarts)) in enumerate(series.items()):
         x = _finite_1d(f"x values of {label}", xs)
         counts = [index_of(h) for h in hits]
@@ -479,7 +484,7 @@ def _draw_hit_rates(
         high = np.array([b.high for b in bounds]) - rates
         base = label.removesuffix(" (exact)")
         style = "--" if base != label else "-"
-        color = f"C{bases.index(base) % 10}"
+        color = f"C{list(bases).index(base) % 10}"
         axes.errorbar(
             x + shift * (k - (len(series) - 1) / 2),
             rates,
@@ -523,19 +528,21 @@ def transition_figure(
 ) -> Figure:
     """Hit rate against the parameter count p, one panel per qubit count n (`panels`: n ->
     series as in :func:`hit_rate_by_qubits_figure`, with p for x), each with a vertical dashed
-    line at the critical count `critical[n]` and the under-/over-parameterized sides named; one
-    legend for all panels, below them."""
+    line at the critical count `critical[n]` and the under-/over-parameterized sides named; a
+    label has one color in every panel, and one legend below them serves all."""
     if not panels:
         raise ValueError("at least one panel of hit counts is needed")
     figure = Figure(figsize=(max(6.4, 4.2 * len(panels)), 4.8))
     grid = figure.subplots(1, len(panels), squeeze=False)[0]
     handles: dict[str, object] = {}
+    every = [label for series in panels.values() for label in series]
+    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in every))
     for axes, (n, series) in zip(grid, panels.items(), strict=True):
         if not series:
             raise ValueError(f"n = {n}: at least one series of hit counts is needed")
         p_c = int(critical[n])
         largest = max(max(xs) for xs, _, _ in series.values())
-        _draw_hit_rates(axes, series, 0.008 * max(largest, p_c))
+        _draw_hit_rates(axes, series, 0.008 * max(largest, p_c), bases)
         axes.axvline(p_c, color="0.3", linestyle="--", linewidth=1.2)
         axes.annotate(f"p_c = {p_c}", (p_c, 0.1), xytext=(3, 0), textcoords="offset points",
                       fontsize=8, color="0.3")  # fmt: skip
@@ -559,17 +566,20 @@ def plot_transition(path, *args, **kwargs) -> Path:
 
 
 #: Where a converged value of exactly 0 (the planted minimum's, after rounding) is drawn on the
-#: log axis of :func:`converged_ladders_figure`.
+#: log axis of :func:`converged_ladders_figure`; spurious values go into LADDER_BINS (four per
+#: decade from 1e-8 to 1).
 PLANTED_POSITION = 1e-9
+LADDER_BINS = 10.0 ** np.arange(-8.0, 0.01, 0.25)
 
 
 def converged_ladders_figure(
     panels: Sequence[tuple[str, Sequence[float], Sequence[int], int, float]], columns: int = 2
 ) -> Figure:
     """Where a multistart's starts converged, one panel per entry (title, ladder values, counts
-    per value, unconverged starts, hit tolerance): a bar per distinct value on a log axis, the
-    value 0 (the planted minimum) drawn at PLANTED_POSITION and labelled "0", each bar's count
-    written on it, the hit tolerance dotted, converged and unconverged starts in the title."""
+    per value, unconverged starts, hit tolerance): the value 0 (the planted minimum) as one bar at
+    PLANTED_POSITION labelled "0", the spurious values as a histogram of their counts on
+    LADDER_BINS (log axis), each bar's count written on it, the hit tolerance dotted, converged
+    and unconverged starts in the title."""
     if not panels:
         raise ValueError("at least one ladder is needed")
     rows = math.ceil(len(panels) / columns)
@@ -582,19 +592,25 @@ def converged_ladders_figure(
         c = np.asarray(counts, dtype=np.int64).reshape(-1)
         if v.size != c.size or np.any(v < 0) or np.any(c <= 0) or not np.all(np.isfinite(v)):
             raise ValueError(f"{title}: one positive count per finite value >= 0")
-        x = np.where(v > 0, v, PLANTED_POSITION)
-        for mask, color, label in (
-            (v == 0, "C2", "planted value (L = 0)"),
-            (v > 0, "C3", "spurious minima found"),
-        ):
-            if mask.any():
-                axes.bar(x[mask], c[mask], width=x[mask] * 0.3, color=color, label=label)
-        for position, count in zip(x, c, strict=True):  # small counts stay readable
-            axes.annotate(str(count), (position, count), ha="center", va="bottom", fontsize=7,
-                          xytext=(0, 1), textcoords="offset points")  # fmt: skip
+        planted, top = int(c[v == 0].sum()), int(c[v == 0].sum())
+        if planted:
+            axes.bar([PLANTED_POSITION], [planted], width=PLANTED_POSITION * 0.6, color="C2",
+                     label="planted value (L = 0)")  # fmt: skip
+            axes.annotate(str(planted), (PLANTED_POSITION, planted), ha="center", va="bottom",
+                          fontsize=7, xytext=(0, 1), textcoords="offset points")  # fmt: skip
+        if np.any(v > 0):  # spurious values binned on the log axis, counts weighted
+            binned, _ = np.histogram(v[v > 0], bins=LADDER_BINS, weights=c[v > 0])
+            shown = binned > 0
+            top = max(top, int(binned.max()))
+            left, width = LADDER_BINS[:-1][shown], np.diff(LADDER_BINS)[shown]
+            axes.bar(left, binned[shown], width=width, align="edge", color="C3",
+                     edgecolor="white", linewidth=0.5, label="spurious minima found")  # fmt: skip
+            for x0, w, count in zip(left, width, binned[shown], strict=True):
+                axes.annotate(str(int(count)), (x0 + w / 2, count), ha="center", va="bottom",
+                              fontsize=7, xytext=(0, 1), textcoords="offset points")  # fmt: skip
         axes.set_xscale("log")
         axes.set_xlim(PLANTED_POSITION / 5, 2.0)
-        axes.set_ylim(0, max(1, int(c.max(initial=0))) * 1.15)
+        axes.set_ylim(0, max(1, top) * 1.18)
         axes.axvline(tolerance, color="0.3", linestyle=":", linewidth=1.2, label="hit tolerance")
         ticks = [PLANTED_POSITION, 1e-7, 1e-5, 1e-3, 1e-1]
         axes.set_xticks(ticks, ["0", "1e-7", "1e-5", "1e-3", "0.1"])
@@ -604,7 +620,7 @@ def converged_ladders_figure(
         axes.set_xlabel("converged loss L = (1 − F)²")
         axes.set_ylabel("starts")
         axes.set_title(title, fontsize=9)
-        axes.legend(fontsize=7, loc="upper center")
+        axes.legend(fontsize=7, loc="best")
     figure.tight_layout()
     return figure
 
