@@ -11,7 +11,8 @@ The registry is rewritten after every instance, so an interrupted run loses at m
 it was building; --missing then skips every ID whose registered file is present with its sha256.
 To use several cores, generate disjoint --only lists into separate --out folders, then --merge
 them: every merged file must be a suite ID whose bytes match its folder's registry entry.
-The teacher-student files run a multistart each and take hours in all (docs/teacher_student.md).
+The teacher-student files run a multistart each: about 40 minutes in all on two cores
+(docs/teacher_student.md).
 
 Generation is deterministic: seeds come from the IDs (qnntraps/seeds.py), files carry no
 timestamps, so a run on the same versions of numpy/torch/h5py reproduces every byte.
@@ -82,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         changed = instance_id in previous and previous[instance_id].sha256 != entry.sha256
         previous[instance_id] = entry
         write_registry([previous[i] for i in ids if i in previous], args.out)
+        elapsed = time.perf_counter() - total
+        eta = elapsed / n * (len(selected) - n)  # a rough guess: instances differ in cost
         print(
             f"[{n}/{len(selected)}] {instance_id}: {entry.sha256[:16]}"
-            f"{' (CHANGED)' if changed else ''} ({time.perf_counter() - start:.1f} s)",
+            f"{' (CHANGED)' if changed else ''} ({time.perf_counter() - start:.1f} s, "
+            f"ETA {eta:.0f} s)",
             flush=True,
         )
     write_registry([previous[i] for i in ids if i in previous], args.out)
