@@ -505,3 +505,11 @@ def test_each_suite_ranks_its_own_entries(submission, tmp_path):
     ]
     page = rendered.page.read_text()
     assert 'id="table-exact-core-v1"' in page and 'id="table-exact-tiny-v1"' in page
+
+
+def test_hit_rate_captions_name_only_the_references_drawn():
+    assert "2<sup>−p</sup>" in render_module.hit_rate_caption("separable")
+    assert "q<sup>p</sup>" in render_module.hit_rate_caption("construction")
+    for family in ("teacher-student", "barren-plateau"):
+        caption = render_module.hit_rate_caption(family)
+        assert "2<sup>−p</sup>" not in caption and "q<sup>p</sup>" not in caption

@@ -58,10 +58,13 @@ class PlantedMultistart:
     starts: int
     values: np.ndarray
     counts: np.ndarray
-    unconverged: int
     end_losses: np.ndarray
     end_points: np.ndarray
     converged: np.ndarray
+
+    @property
+    def unconverged(self) -> int:
+        return int(np.sum(~self.converged))
 
     def hits(self, tolerance: float) -> int:
         """Starts whose end point is within `tolerance` of L* = 0."""
@@ -123,7 +126,6 @@ def planted_multistart(
         starts,
         values,
         counts.astype(np.int64),
-        int(np.sum(~converged)),
         loss.copy(),
         end.numpy().copy(),
         converged,

@@ -68,14 +68,15 @@ def instance_id(n: int, layers: int, version: int = 1) -> str:
     return format_instance_id(InstanceId(FAMILY, 2 * n * layers, None, version, n, layers))
 
 
-def teacher_key(n: int, layers: int, version: int = 1) -> str:
-    return f"{FAMILY}-n{n}-l{layers}-v{version}/teacher"
+def teacher_key(n: int, layers: int, version: int = 1, key: str | None = None) -> str:
+    """The seed key of theta*: from the ID, or from `key` for a held-out instance."""
+    return f"{key or f'{FAMILY}-n{n}-l{layers}-v{version}'}/teacher"
 
 
 def draw_teacher(n: int, layers: int, version: int = 1, key: str | None = None) -> np.ndarray:
     """theta* (2 n L,), uniform on [0, 2 pi) from the key (`teacher_key`, or `key` + "/teacher"
     for a held-out instance), rounded to TEACHER_DECIMALS."""
-    rng = generator_from_key(teacher_key(n, layers, version) if key is None else f"{key}/teacher")
+    rng = generator_from_key(teacher_key(n, layers, version, key))
     return np.round(rng.uniform(0.0, 2 * np.pi, size=2 * n * layers), TEACHER_DECIMALS)
 
 
@@ -268,7 +269,6 @@ def build_teacher_student(
         raise ValueError(f"generator knows version 1 of {FAMILY}, not {version}")
     teacher = draw_teacher(n, layers, version, key)
     iid = instance_id(n, layers, version)
-    seed_key = teacher_key(n, layers, version) if key is None else f"{key}/teacher"
     model = SimpleNamespace(
         ansatz=circuit(n, layers, teacher), observable=observable(n), dataset=dataset(n)
     )
@@ -303,7 +303,7 @@ def build_teacher_student(
     provenance = Provenance(
         family=FAMILY,
         generator_version=GENERATOR_VERSION,
-        seed=seed_from_key(seed_key),
+        seed=seed_from_key(teacher_key(n, layers, version, key)),
         parameters=tuple(sorted(parameters)),
     )
     return Instance(iid, model.ansatz, model.observable, model.dataset, certificate, provenance)

@@ -459,18 +459,23 @@ def plot_gradient_variance(path, *args, **kwargs) -> Path:
     return _save_atomic(gradient_variance_figure(*args, **kwargs), path)
 
 
+def _color_order(labels) -> list[str]:
+    """The labels without their " (exact)" suffix, first appearance first: color k is C<k>."""
+    return list(dict.fromkeys(label.removesuffix(" (exact)") for label in labels))
+
+
 def _draw_hit_rates(
     axes,
     series: Mapping[str, tuple[Sequence[int], Sequence[int], int]],
     shift: float,
-    bases: Sequence[str] | None = None,
+    bases: list[str] | None = None,
 ) -> None:
     """One line per entry of `series` (label -> (x values, hits per x, restarts per x)), each
     point with its 95% interval; a label ending in " (exact)" is drawn dashed with open markers
     in the color of the label without that suffix; series shifted sideways by `shift` each.
     `bases` fixes the color order (so that several panels agree); default: the series' order."""
     if bases is None:
-        bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in series))
+        bases = _color_order(series)
     for k, (label, (xs, hits, restarts)) in enumerate(series.items()):
         x = _finite_1d(f"x values of {label}", xs)
         counts = [index_of(h) for h in hits]
@@ -484,7 +489,7 @@ def _draw_hit_rates(
         high = np.array([b.high for b in bounds]) - rates
         base = label.removesuffix(" (exact)")
         style = "--" if base != label else "-"
-        color = f"C{list(bases).index(base) % 10}"
+        color = f"C{bases.index(base) % 10}"
         axes.errorbar(
             x + shift * (k - (len(series) - 1) / 2),
             rates,
@@ -535,8 +540,7 @@ def transition_figure(
     figure = Figure(figsize=(max(6.4, 4.2 * len(panels)), 4.8))
     grid = figure.subplots(1, len(panels), squeeze=False)[0]
     handles: dict[str, object] = {}
-    every = [label for series in panels.values() for label in series]
-    bases = list(dict.fromkeys(label.removesuffix(" (exact)") for label in every))
+    bases = _color_order([label for series in panels.values() for label in series])
     for axes, (n, series) in zip(grid, panels.items(), strict=True):
         if not series:
             raise ValueError(f"n = {n}: at least one series of hit counts is needed")

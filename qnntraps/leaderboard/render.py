@@ -384,6 +384,16 @@ window.addEventListener("load", function () {
 """
 
 
+def hit_rate_caption(family: str) -> str:
+    """What the hit-rate figure of `family` draws: the references only where they apply."""
+    text = f"Hit rate against p on {html.escape(family)} (public instances, 95% intervals)"
+    if family in VERTEX_FAMILIES:
+        text += ", with the random-vertex rate 2<sup>−p</sup>"
+    if family == "construction":
+        text += " and the exact gradient-flow rate q<sup>p</sup>"
+    return text + "."
+
+
 def _suite_section(track: str, suite: str, found: tuple[Row, ...]) -> list[str]:
     """One suite's table and figures on the page; ids carry the track and the suite."""
     families = suite_families(found)
@@ -417,15 +427,8 @@ def _suite_section(track: str, suite: str, found: tuple[Row, ...]) -> list[str]:
     for family, figure in hit_rate_figures(found).items():
         parts.append(
             f'<figure><img id="hit-rate-{tag}-{family}" alt="hit rate against p, {family}" '
-            f'src="data:image/png;base64,{_png(figure)}"><figcaption>Hit rate against p on '
-            f"{html.escape(family)} (public instances, 95% intervals), with the random-vertex "
-            "rate 2<sup>−p</sup>"
-            + (
-                " and the exact gradient-flow rate q<sup>p</sup>"
-                if family == "construction"
-                else ""
-            )
-            + ".</figcaption></figure>"
+            f'src="data:image/png;base64,{_png(figure)}"><figcaption>{hit_rate_caption(family)}'
+            "</figcaption></figure>"
         )
     parts.append(
         f'<figure><img id="profile-{tag}" alt="performance profile" '
