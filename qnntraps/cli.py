@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import re
 import sys
 import time
@@ -24,11 +26,31 @@ from qnntraps.registry import (
 )
 from qnntraps.store import read_instance
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qnntraps")
-def cli() -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="intra-op threads of torch and BLAS (default 1, or $OMP_NUM_THREADS when set; on a "
+    "loaded machine more threads than free cores multiply wall time)",
+)
+def cli(threads) -> None:
     """Provably hard QNN training instances with certified global minima."""
+    set_threads(threads)
+
+
+def set_threads(threads: int | None) -> None:
+    """One intra-op thread unless asked otherwise (--threads, or $OMP_NUM_THREADS when set)."""
+    if threads is None and "OMP_NUM_THREADS" in os.environ:
+        return
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads or 1)
+    if "torch" in sys.modules:  # imported already (the tests, a Python caller): tell it too
+        sys.modules["torch"].set_num_threads(threads or 1)
 
 
 _worker_timeout_option = click.option(
@@ -354,6 +376,14 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
 )
 @_worker_timeout_option
 @click.option(
+    "--arithmetic",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="the oracle's product-form arithmetic: 2 the fused kernel, 1 plain torch (to repeat a "
+    "run recorded before 2 existed; docs/scoring.md)",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
@@ -375,6 +405,7 @@ def run_command(
     chunk,
     sealed,
     worker_timeout,
+    arithmetic,
     out,
 ) -> None:
     """Run an optimizer from seeded restarts; score every restart by its exact final loss.
@@ -396,7 +427,7 @@ def run_command(
             early = stack.enter_context(Zygote())
         settings = _run_settings(
             optimizer_name, kind, params, params_file, restarts, track, hardware_config,
-            budget_text, chunk, sealed, worker_timeout,
+            budget_text, chunk, sealed, worker_timeout, int(arithmetic),
         )  # fmt: skip
         ids = _run_ids(instance_ids, family, variant, max_p)
         executor = None
@@ -410,7 +441,7 @@ def run_command(
 
 def _run_settings(
     optimizer_name, kind, params, params_file, restarts, track, hardware_config, budget_text,
-    chunk, sealed, worker_timeout,
+    chunk, sealed, worker_timeout, arithmetic=None,
 ):  # fmt: skip
     """The run's settings from the command line, every count checked (nothing written yet)."""
     from qnntraps.harness.runner import RunSettings, check_counts
@@ -433,6 +464,8 @@ def _run_settings(
         execution=execution,
         worker_timeout=worker_timeout,
     )
+    if arithmetic is not None:
+        settings = dataclasses.replace(settings, arithmetic=arithmetic)
     check_counts(settings)
     return settings
 

@@ -1,7 +1,9 @@
 """The instance: plain frozen data (docs/format.md) with three thin conveniences.
 
 `loss`, `loss_and_grad`, `predictions` and `is_hit` call the instance's compiled CPU evaluator
-(`qnntraps.simulators.compile`); nothing is cached in the instance. The parts it is made of live
+(`qnntraps.simulators.compile`) in the arithmetic of new runs (RUN_ARITHMETIC: for product-form
+instances the fused kernel, which gives the oracle's and the scores' numbers bit for bit);
+nothing is cached in the instance. The parts it is made of live
 in `qnntraps.model` and are re-exported here.
 """
 

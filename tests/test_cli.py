@@ -108,3 +108,26 @@ def test_the_command_lines_worker_timeout_default_is_the_executors():
     for command in (run_command, bench_command):
         (option,) = [o for o in command.params if o.name == "worker_timeout"]
         assert option.default == DEFAULT_TIMEOUT
+
+
+def test_threads_default_to_one_and_follow_the_option_or_the_environment(monkeypatch, capsys):
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            monkeypatch.delenv(name, raising=False)
+        assert run_cli(monkeypatch, capsys, "list")[0] == 0
+        assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
+        assert run_cli(monkeypatch, capsys, "--threads", "2", "list")[0] == 0
+        assert os.environ["MKL_NUM_THREADS"] == "2" and torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        torch.set_num_threads(3)
+        assert run_cli(monkeypatch, capsys, "list")[0] == 0  # the environment's choice stands
+        assert torch.get_num_threads() == 3
+        code, _, err = run_cli(monkeypatch, capsys, "--threads", "0", "list")
+        assert code == 2 and "--threads" in err
+    finally:
+        torch.set_num_threads(before)

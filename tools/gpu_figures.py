@@ -7,7 +7,8 @@
 Prints, and writes to OUT/gpu_figures.md (and OUT/gpu_figures.json):
 
 1. loss-and-gradient throughput (restart-parameter vectors per second, best of 5 calls after a
-   warm-up) of the product form at R = --vectors on the CPU and, where CUDA exists, on the GPU,
+   warm-up) of the product form, in the runs' arithmetic (2: the compiled kernel on the CPU,
+   its torch mirror on CUDA), at R = --vectors on the CPU and, where CUDA exists, on the GPU,
    for construction-coupled p = 16, 32 and 62 and separable-p12;
 2. one Adam run (default hyper-parameters and budget) of --restarts seeded restarts on
    construction-coupled-p62-v1 and -p16-v1 through the harness, on the GPU track where CUDA
@@ -38,7 +39,8 @@ from qnntraps.atomic import write_json_atomic, write_text_atomic
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
-from qnntraps.simulators import compile, torch_product
+from qnntraps.simulators import compile
+from qnntraps.simulators.evaluator import RUN_ARITHMETIC
 
 ROOT = Path(__file__).resolve().parent.parent
 THROUGHPUT_IDS = (
@@ -55,7 +57,7 @@ CALLS = 5
 def throughput(instance_id: str, device: str, vectors: int) -> float:
     """Vectors per second of one loss_and_grad call on `vectors` points (best of CALLS)."""
     instance = qnntraps.load(instance_id)
-    form = compile(instance, device).torch_form
+    evaluator = compile(instance, device, RUN_ARITHMETIC)
     rng = np.random.default_rng(0)
     theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (vectors, instance.num_parameters)))
     theta = theta.to(device)
@@ -64,7 +66,7 @@ def throughput(instance_id: str, device: str, vectors: int) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        torch_product.loss_and_grad(form, theta)
+        evaluator.loss_and_grad(theta)
         if device == "cuda":
             torch.cuda.synchronize()
         if call:  # the first call warms up kernels and caches

@@ -1,12 +1,13 @@
 """Hit rate against p on the teacher-student family: the trap transition, shown.
 
 For every frozen teacher-student instance (or those of --qubits), R restarts of each baseline
-with its catalogue defaults (hyper-parameters and budget: adam and lbfgs 2000 gradients, smo
---smo-evals loss evaluations) on the exact CPU track, starts from the harness's documented seeds.
-R, the baselines and the depths per n are PLAN's (R = 16 at n = 4 and 6 with adam, lbfgs and smo
-at every depth; R = 8 at n = 8 with adam and lbfgs at L = 4, 8, 16 and 40: smo's 20,000 loss
-evaluations would cost about 6000 s of CPU there and are only 8 sweeps at p = 640, and L = 24
-is left to the file's multistart to save 40 minutes); --restarts and --optimizers override them.
+with its catalogue defaults (hyper-parameters and budget: adam and lbfgs 2000 gradients; smo
+max(--smo-evals, --smo-per-parameter x p) loss evaluations, 20,000 for every p <= 200 and
+25,600 and 64,000 at n = 8, L = 16 and 40) on the exact CPU track, starts from the harness's
+documented seeds. R, the baselines and the depths per n are PLAN's (R = 16 at n = 4 and 6 at
+every depth; R = 8 at n = 8 at L = 4, 8, 16 and 40: L = 24 is left to the file's multistart to
+save an hour); --restarts and --optimizers override them. Complete run folders, of this or an
+older run format, are read and not run again.
 Hits are the harness's (final loss within the file's hit tolerance). Run folders are kept under
 --out, so an interrupted sweep resumes where it stopped; runs already complete are only read.
 
@@ -46,7 +47,7 @@ OPTIMIZERS = ("adam", "lbfgs", "smo")
 PLAN = {  # n -> (restarts, baselines, depths run; None: every depth of the sweep)
     4: (16, OPTIMIZERS, None),
     6: (16, OPTIMIZERS, None),
-    8: (8, ("adam", "lbfgs"), (4, 8, 16, 40)),
+    8: (8, OPTIMIZERS, (4, 8, 16, 40)),
 }
 MULTISTART = "L-BFGS to convergence (file)"
 
@@ -58,8 +59,18 @@ def outcome(folder: Path) -> tuple[int, int, float]:
     return hits, len(records), float(np.median([r["fun"] for r in records]))
 
 
-def budget_for(name: str, smo_evals: int) -> Budget:
-    return Budget(loss_evals=smo_evals) if name == "smo" else resolve_optimizer(name).budget
+def budget_for(name: str, smo_evals: int, per_parameter: int, p: int) -> Budget:
+    """The catalogue's budget; smo's: max(smo_evals, per_parameter * p) loss evaluations."""
+    if name == "smo":
+        return Budget(loss_evals=max(smo_evals, per_parameter * p))
+    return resolve_optimizer(name).budget
+
+
+def finished(folder: Path, restarts: int) -> bool:
+    """A complete run folder, of this or an older run format (read, never resumed)."""
+    if not (folder / results.CONFIG).exists() or not (folder / results.RECORDS).exists():
+        return False
+    return len(results.read_records(folder / results.RECORDS)) >= restarts
 
 
 def main() -> None:
@@ -68,7 +79,12 @@ def main() -> None:
     parser.add_argument("--qubits", type=int, nargs="+", default=sorted(TEACHER_STUDENT_SWEEP))
     parser.add_argument("--optimizers", nargs="+", help="default: PLAN's for each n")
     parser.add_argument("--restarts", type=int, help="default: PLAN's for each n")
-    parser.add_argument("--smo-evals", type=int, default=20_000, help="smo's loss evaluations")
+    parser.add_argument(
+        "--smo-evals", type=int, default=20_000, help="smo's least loss evaluations"
+    )
+    parser.add_argument(
+        "--smo-per-parameter", type=int, default=100, help="smo's loss evaluations per parameter"
+    )
     parser.add_argument(
         "--max-layers", type=int, default=None, help="skip deeper instances (cost grows with L)"
     )
@@ -106,7 +122,7 @@ def main() -> None:
     ]
 
     def weight(n: int, layers: int, name: str) -> float:  # amplitudes pushed, roughly
-        budget = budget_for(name, args.smo_evals)
+        budget = budget_for(name, args.smo_evals, args.smo_per_parameter, 2 * n * layers)
         evals = 3 * budget.grad_evals if budget.grad_evals else budget.loss_evals
         return float(evals) * layers * n * 2.0**n
 
@@ -115,12 +131,13 @@ def main() -> None:
     for k, (n, layers, name) in enumerate(grid):
         instance = qnntraps.load(ts.instance_id(n, layers))
         spec = resolve_optimizer(name)
+        budget = budget_for(name, args.smo_evals, args.smo_per_parameter, 2 * n * layers)
         settings = RunSettings(
-            spec, spec.hyperparameters(), budget_for(name, args.smo_evals), restarts_for(n),
-            chunk=restarts_for(n),
-        )  # fmt: skip
+            spec, spec.hyperparameters(), budget, restarts_for(n), chunk=restarts_for(n)
+        )
         folder = args.out / name / instance.id
-        run(instance, settings, folder)
+        if not finished(folder, restarts_for(n)):
+            run(instance, settings, folder)
         counts[n, layers, name] = outcome(folder)
         done_weight += weight(n, layers, name)
         elapsed = time.monotonic() - started
@@ -198,7 +215,10 @@ def main() -> None:
 
     names = list(dict.fromkeys(name for n in args.qubits for name in optimizers_for(n)))
     plan = ", ".join(f"n = {n}: {restarts_for(n)}" for n in args.qubits)
-    print(f"\nrestarts per baseline: {plan}; smo budget {args.smo_evals:,} losses")
+    print(
+        f"\nrestarts per baseline: {plan}; smo budget max({args.smo_evals:,}, "
+        f"{args.smo_per_parameter} p) losses"
+    )
     print(
         "| instance | p | p / p_c | rank at θ* | multistart hits | unconverged | spurious values "
         f"| least spurious | tolerance | {' | '.join(names)} |"

@@ -1,8 +1,9 @@
 """One restart's record: the shape every run, bench, archive and submission stores.
 
-A record (one line of restarts.jsonl, format qnntraps-run/3) uses scipy's names for what
-`scipy.optimize.OptimizeResult` would say about the restart, plus the scoring fields, so that an
-archive can be re-scored with nothing but the instance and these numbers:
+A record (one line of restarts.jsonl, format qnntraps-run/3 or /4: the same records) uses
+scipy's names for what `scipy.optimize.OptimizeResult` would say about the restart, plus the
+scoring fields, so that an archive can be re-scored with nothing but the instance and these
+numbers:
 
     restart           index of the restart (its start and seed depend only on it and the instance)
     x                 the point the restart is scored at (one its oracle evaluated), or null

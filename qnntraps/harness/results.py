@@ -65,12 +65,12 @@ CONFIG = "config.json"
 RECORDS = "restarts.jsonl"
 SUMMARY = "summary.json"
 LOCK = ".lock"
-RUN_FORMAT = "qnntraps-run/3"
+RUN_FORMAT = "qnntraps-run/4"  # /4: config.json names the oracle's arithmetic
 # /1: written before sealed execution; records have no flags/error and were scored at the
 # optimizer's recommendation without a final evaluation. /2: records under the old names
 # (final_point, final_loss, loss_evals, grad_evals, shots, start_loss). Both are still read
 # (reports, under the current names), never resumed.
-READABLE_FORMATS = ("qnntraps-run/1", "qnntraps-run/2", RUN_FORMAT)
+READABLE_FORMATS = ("qnntraps-run/1", "qnntraps-run/2", "qnntraps-run/3", RUN_FORMAT)
 
 #: Config fields a resumed run may change: more restarts extend the run; records do not depend on
 #: the chunk size, so the first run's chunk stays in config.json whatever later runs use.

@@ -57,6 +57,9 @@ from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, ChunkJob, SealedExecutor
 from qnntraps.simulators import compile as compile_evaluator
+from qnntraps.simulators import evaluate
+from qnntraps.simulators.evaluate import cpu_evaluator
+from qnntraps.simulators.evaluator import ARITHMETICS, RUN_ARITHMETIC
 
 TRACKS = ("exact", "gpu", "hardware")
 EXECUTIONS = ("sealed", "in-process")
@@ -79,7 +82,9 @@ class RunSettings:
     OptimizerSpec; `hyperparameters`: overrides of its defaults (a full set works too);
     `budget`: None for the optimizer's default (DEFAULT_BUDGET for every plug-in);
     `execution`: "sealed", "in-process" or None (sealed for plug-ins, in process for built-ins);
-    `worker_timeout`: seconds a sealed worker may stay silent before it counts as hung."""
+    `worker_timeout`: seconds a sealed worker may stay silent before it counts as hung;
+    `arithmetic`: the oracle's product-form arithmetic (qnntraps.simulators.evaluator; 1 repeats
+    runs recorded before arithmetic 2 existed)."""
 
     optimizer: OptimizerSpec | str
     hyperparameters: dict
@@ -91,6 +96,7 @@ class RunSettings:
     kind: str | None = None  # the adapter for a module:callable (inferred when None)
     execution: str | None = None
     worker_timeout: float = DEFAULT_TIMEOUT
+    arithmetic: int = RUN_ARITHMETIC
 
     @property
     def optimizer_name(self) -> str:
@@ -173,6 +179,11 @@ def check_counts(settings: RunSettings) -> None:
         raise RunSettingsError(f"--chunk must be a whole number from 1 to {MAX_CHUNK:.0e}")
     if settings.execution is not None and settings.execution not in EXECUTIONS:
         raise RunSettingsError(f"execution must be one of {', '.join(EXECUTIONS)}")
+    arithmetic = settings.arithmetic
+    if isinstance(arithmetic, bool) or arithmetic not in ARITHMETICS:
+        raise RunSettingsError(
+            f"--arithmetic must be one of {', '.join(map(str, ARITHMETICS))}, not {arithmetic!r}"
+        )
     timeout = settings.worker_timeout
     if (
         isinstance(timeout, bool)
@@ -257,6 +268,7 @@ def run_config(
         "restarts": settings.restarts,
         "chunk": settings.chunk_size(),
         "track": settings.track,
+        "arithmetic": settings.arithmetic,
         "execution": settings.execution_mode(),
         "code": identity.as_dict(),
         "versions": {
@@ -320,7 +332,7 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
                 instance, settings.hardware, out, plan.sha256, backend=plan.backend
             )
         else:
-            evaluator = compile_evaluator(instance, plan.device)
+            evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
     if progress is not None:
         progress(finished, restarts)
     for indices in pending_chunks(done, restarts, chunk):
@@ -369,7 +381,7 @@ def run_restarts(
     records: list[dict] = []
     with own as pool:
         plan = _prepare(instance, settings, pool, sha256)
-        evaluator = compile_evaluator(instance, plan.device)
+        evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
         size = settings.chunk_size()
         for begin in range(0, len(indices), size):
             chunk = list(indices[begin : begin + size])
@@ -384,7 +396,7 @@ def _scored_chunk(plan: _Plan, pool, oracle: Oracle, indices: list[int]) -> list
     began = time.perf_counter()
     _run_one_chunk(plan, pool, oracle, starts, indices)
     wall = time.perf_counter() - began
-    return score_chunk(plan.instance, indices, starts, oracle, wall)
+    return score_chunk(plan.instance, indices, starts, oracle, wall, plan.settings.arithmetic)
 
 
 def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indices) -> None:
@@ -420,9 +432,11 @@ def pending_chunks(done: Container[int], restarts: int, size: int) -> Iterator[l
         yield chunk
 
 
-def score_chunk(instance, indices, starts, oracle: Oracle, wall: float) -> list[dict]:
-    """One record per restart (`qnntraps.harness.records`), scored by the exact CPU loss at the
-    point its oracle decided.
+def score_chunk(
+    instance, indices, starts, oracle: Oracle, wall: float, arithmetic: int = RUN_ARITHMETIC
+) -> list[dict]:
+    """One record per restart (`qnntraps.harness.records`), scored by the exact CPU loss (in the
+    run's arithmetic) at the point its oracle decided.
 
     A hit needs a point, a gap within the tolerance, no flag, and more than one evaluation (a
     restart that evaluated nothing but the point it is scored at is flagged `hit-at-zero-cost`).
@@ -433,8 +447,8 @@ def score_chunk(instance, indices, starts, oracle: Oracle, wall: float) -> list[
     finite = np.all(np.isfinite(final), axis=1)
     final_loss = np.full(len(indices), np.inf)
     if finite.any():
-        final_loss[finite] = instance.loss(final[finite])
-    start_loss = instance.loss(starts)
+        final_loss[finite] = evaluate.loss(cpu_evaluator(instance, arithmetic), final[finite])
+    start_loss = evaluate.loss(cpu_evaluator(instance, arithmetic), starts)
     records = []
     for i, r in enumerate(indices):
         loss_evals, grad_evals = int(oracle.loss_evals[i]), int(oracle.grad_evals[i])

@@ -171,7 +171,7 @@ def build_submission(
         configs.append(config)
     first = configs[0]
     for config in configs[1:]:
-        for key in ("optimizer", "kind", "hyperparameters", "code", "track", "chunk"):
+        for key in ("optimizer", "kind", "hyperparameters", "code", "track", "chunk", "arithmetic"):
             if config.get(key) != first.get(key):
                 raise SubmissionError(
                     f"{bench_folder}: its runs differ in {key}; a submission is one optimizer "
@@ -208,7 +208,11 @@ def build_submission(
         "tuning": tuning,
         "suite": {"id": suite.id, "sha256": suite.sha256},
         "track": suite.track,
-        "execution": {"mode": "sealed", "chunk": first["chunk"]},
+        "execution": {
+            "mode": "sealed",
+            "chunk": first["chunk"],
+            "arithmetic": first.get("arithmetic", 1),
+        },
         "claims": {
             "score": {"value": score.value, "interval": [score.low, score.high]},
             "instances": claims,

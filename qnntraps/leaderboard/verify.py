@@ -11,8 +11,9 @@ VerificationError (or SubmissionError) that says which check failed and where:
    declared one;
 4. the re-run: sealed, with the declared kind and hyper-parameters and the suite's budgets, all
    restarts or `sample` seeded-random restarts per instance, in a shuffled order and another
-   chunking than the submission's; on the exact track every record must be identical in every
-   field but wall_seconds (on the gpu track: the same hits, flags and counts, losses within 1e-9);
+   chunking than the submission's, in its arithmetic (1 where it names none); on the exact
+   track every record must be identical in every field but wall_seconds (on the gpu track:
+   the same hits, flags and counts, losses within 1e-9);
 5. held-out (with a seed chosen now): the suite's held-out rule names, for some entries, a fresh
    instance of the same family, variant and p (`heldout`), run in memory with the entry's budget;
    its score is what the leaderboard ranks on, and a one-sided two-proportion z-test of the
@@ -52,6 +53,8 @@ from qnntraps.optimizers.identity import code_identity
 from qnntraps.registry import load
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, SealedExecutor
 from qnntraps.seeds import generator_from_key
+from qnntraps.simulators import evaluate
+from qnntraps.simulators.evaluate import cpu_evaluator
 from qnntraps.suites.definitions import held_out_entries
 from qnntraps.suites.score import Outcome, Score
 
@@ -219,14 +222,12 @@ def verify_submission(
     _check_code(submission)
     sample_seed = secrets.randbits(63) if sample_seed is None else sample_seed
     chunk = next(c for c in RERUN_CHUNKS if c != submission.document["execution"]["chunk"])
-    optimizer = submission.optimizer
-    hyper = submission.document["hyperparameters"]
     rerun = 0
     held, held_score, drop = [], None, None
     with SealedExecutor(worker_timeout) as executor:
         for index, (entry, claim) in enumerate(zip(suite.entries, submission.claims, strict=True)):
             indices = _sample(claim.instance, claim.n, sample, sample_seed)
-            settings = _settings(optimizer, hyper, entry, suite.track, chunk, worker_timeout)
+            settings = _settings(submission, entry, chunk, worker_timeout)
             if progress is not None:
                 progress(f"re-run {claim.instance}", 0, len(indices))
             records = run_restarts(load(claim.instance), settings, indices, executor=executor)
@@ -256,18 +257,27 @@ def verify_submission(
     return verification
 
 
-def _settings(optimizer: dict, hyper: dict, entry, track: str, chunk: int, timeout: float):
+def _settings(submission: Submission, entry, chunk: int, timeout: float) -> RunSettings:
+    """The submission's optimizer and arithmetic (1 when it names none: it predates arithmetic
+    2) with the entry's budget and restarts, sealed, in `chunk`s."""
+    optimizer = submission.optimizer
     return RunSettings(
         optimizer["name"],
-        dict(hyper),
+        dict(submission.document["hyperparameters"]),
         entry.budget,
         entry.restarts,
-        track,
+        submission.suite.track,
         chunk,
         kind=optimizer["kind"],
         execution="sealed",
         worker_timeout=timeout,
+        arithmetic=_arithmetic(submission),
     )
+
+
+def _arithmetic(submission: Submission) -> int:
+    """The arithmetic its runs used: 1 when the submission names none (it predates 2)."""
+    return submission.document["execution"].get("arithmetic", 1)
 
 
 def _sample(instance_id: str, n: int, sample: int | None, seed: int) -> list[int]:
@@ -293,7 +303,9 @@ def _check_records(submission: Submission, index: int, instance, records: dict[i
     exact = {}
     if with_point:
         points = np.array([records[r]["x"] for r in with_point], dtype=np.float64)
-        exact = dict(zip(with_point, instance.loss(points).tolist(), strict=True))
+        arithmetic = _arithmetic(submission)
+        losses = evaluate.loss(cpu_evaluator(instance, arithmetic), points)
+        exact = dict(zip(with_point, losses.tolist(), strict=True))
     for r in range(claim.n):
         record = records[r]
         fun = exact.get(r)
@@ -399,10 +411,7 @@ def _held_out(submission, submitted, seed, executor, chunk, timeout, progress, g
             except HeldOutError as error:
                 raise VerificationError(f"{suite.id}: {error}") from None
         fresh = generated[entry.instance, seed]
-        settings = _settings(
-            submission.optimizer, submission.document["hyperparameters"], entry, suite.track,
-            chunk, timeout,
-        )  # fmt: skip
+        settings = _settings(submission, entry, chunk, timeout)
         records = run_restarts(
             fresh.instance, settings, list(range(entry.restarts)), sha256=fresh.sha256,
             executor=executor,

@@ -9,20 +9,19 @@ import torch
 
 from qnntraps.errors import ParameterShapeError
 from qnntraps.model import Model
-from qnntraps.simulators.evaluator import Evaluator, compile
+from qnntraps.simulators.evaluator import RUN_ARITHMETIC, Evaluator, compile
 
-# An instance's CPU evaluator, kept beside (never inside) the frozen instance for as long as the
-# instance lives; instances are immutable, so an entry never goes stale.
+# An instance's CPU evaluators by arithmetic, kept beside (never inside) the frozen instance for
+# as long as the instance lives; instances are immutable, so an entry never goes stale.
 _CPU_EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def cpu_evaluator(model: Model) -> Evaluator:
-    """`compile(model, "cpu")`, compiled once per model object."""
-    evaluator = _CPU_EVALUATORS.get(model)
-    if evaluator is None:
-        evaluator = compile(model, "cpu")
-        _CPU_EVALUATORS[model] = evaluator
-    return evaluator
+def cpu_evaluator(model: Model, arithmetic: int = RUN_ARITHMETIC) -> Evaluator:
+    """`compile(model, "cpu", arithmetic)`, compiled once per model object and arithmetic."""
+    evaluators = _CPU_EVALUATORS.setdefault(model, {})
+    if arithmetic not in evaluators:
+        evaluators[arithmetic] = compile(model, "cpu", arithmetic)
+    return evaluators[arithmetic]
 
 
 def as_parameter_batch(theta, num_parameters: int) -> tuple[np.ndarray, bool]:

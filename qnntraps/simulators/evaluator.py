@@ -5,7 +5,11 @@ exports' parity tests) takes an Evaluator. `compile(model, device)` tries the st
 STRATEGIES in order, cheapest first, and returns the first that accepts the model's structure:
 
 1. ``product-form``: one layer of one-qubit rotations, a product observable, product inputs and
-   the square loss; O(m p) per parameter vector in closed form (product_form.py).
+   the square loss; O(m p) per parameter vector in closed form (product_form.py), in one of two
+   arithmetics (ARITHMETICS): 1, plain torch (torch_product.py), which `Instance.loss` and every
+   score use; 2, the fused kernel's fixed-order arithmetic (fused_product.py: compiled C, or its
+   torch mirror, bit for bit the same), which the oracle of every new run uses (RUN_ARITHMETIC).
+   The two agree to a few ulps; a run records its arithmetic so that a re-run repeats it.
 2. ``statevector``: anything the format holds, up to 26 qubits; batched states with adjoint
    gradients (statevector.py).
 
@@ -22,8 +26,11 @@ import torch
 
 from qnntraps.errors import UnsupportedStructureError
 from qnntraps.model import Model
-from qnntraps.simulators import statevector, torch_product
+from qnntraps.simulators import fused_product, statevector, torch_product
 from qnntraps.simulators.product_form import ProductForm, compile_product_form
+
+ARITHMETICS = (1, 2)
+RUN_ARITHMETIC = 2  # the arithmetic of new runs' oracles
 
 
 class Evaluator(Protocol):
@@ -51,11 +58,17 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class ProductFormEvaluator:
-    """The product-form closed form (torch), with the NumPy form it came from."""
+    """The product-form closed form, with the NumPy form it came from: in arithmetic 1 (torch)
+    when `fused` is None, in arithmetic 2 (the fused kernel) otherwise."""
 
     form: ProductForm
     torch_form: torch_product.TorchProductForm
+    fused: fused_product.FusedProductForm | None = None
     strategy: str = "product-form"
+
+    @property
+    def arithmetic(self) -> int:
+        return 1 if self.fused is None else 2
 
     @property
     def num_parameters(self) -> int:
@@ -70,12 +83,18 @@ class ProductFormEvaluator:
         return self.torch_form.device
 
     def predictions(self, theta: torch.Tensor) -> torch.Tensor:
+        if self.fused is not None:
+            return fused_product.predictions(self.fused, theta)
         return torch_product.predictions(self.torch_form, theta)
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        if self.fused is not None:
+            return fused_product.loss(self.fused, theta)
         return torch_product.loss(self.torch_form, theta)
 
     def loss_and_grad(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused is not None:
+            return fused_product.loss_and_grad(self.fused, theta)
         return torch_product.loss_and_grad(self.torch_form, theta)
 
     def hessian(self, theta: torch.Tensor) -> torch.Tensor:
@@ -112,29 +131,42 @@ class StatevectorEvaluator:
         return statevector.loss_and_grad(self.program, theta)
 
 
-def product_form_strategy(model: Model, device) -> ProductFormEvaluator:
+def product_form_strategy(model: Model, device, arithmetic: int = 1) -> ProductFormEvaluator:
     if model.dataset.loss != "square":
         raise UnsupportedStructureError("the product form computes the square loss only")
     form = compile_product_form(model.ansatz, model.observable, model.dataset)
-    return ProductFormEvaluator(form, torch_product.to_torch(form, device))
+    fused = fused_product.fuse(form, device) if arithmetic == 2 else None
+    return ProductFormEvaluator(form, torch_product.to_torch(form, device), fused)
 
 
-def statevector_strategy(model: Model, device) -> StatevectorEvaluator:
+def statevector_strategy(model: Model, device, arithmetic: int = 1) -> StatevectorEvaluator:
+    """One arithmetic for now: both numbers give the same simulator."""
     return StatevectorEvaluator(statevector.compile_statevector(model, device))
 
 
-STRATEGIES: tuple[tuple[str, Callable[[Model, str | torch.device], Evaluator]], ...] = (
+STRATEGIES: tuple[tuple[str, Callable[..., Evaluator]], ...] = (
     ("product-form", product_form_strategy),
     ("statevector", statevector_strategy),
 )
 
 
-def compile(model: Model, device: str | torch.device = "cpu") -> Evaluator:  # noqa: A001
-    """The cheapest exact evaluator of `model` (an Instance) on `device`."""
+def check_arithmetic(arithmetic) -> int:
+    if isinstance(arithmetic, bool) or arithmetic not in ARITHMETICS:
+        raise ValueError(
+            f"arithmetic must be one of {', '.join(map(str, ARITHMETICS))}, not {arithmetic!r}"
+        )
+    return arithmetic
+
+
+def compile(  # noqa: A001
+    model: Model, device: str | torch.device = "cpu", arithmetic: int = 1
+) -> Evaluator:
+    """The cheapest exact evaluator of `model` (an Instance) on `device`, in `arithmetic`."""
+    check_arithmetic(arithmetic)
     reasons = []
     for name, strategy in STRATEGIES:
         try:
-            return strategy(model, device)
+            return strategy(model, device, arithmetic)
         except UnsupportedStructureError as error:
             reasons.append(f"{name}: {error}")
     raise UnsupportedStructureError("no simulator takes this instance (" + "; ".join(reasons) + ")")

@@ -20,7 +20,7 @@ import qnntraps
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.optimizers.catalogue import resolve_optimizer
 from qnntraps.registry import read_registry
-from qnntraps.simulators import compile, torch_product
+from qnntraps.simulators import compile
 from qnntraps.store import read_instance
 from tests import hdf5_craft
 
@@ -28,21 +28,23 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 VECTORS = 5000
 
 
+@pytest.mark.parametrize("arithmetic", [1, 2])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "instance_id",
     ["construction-p20-v1", "construction-coupled-p16-v1", "construction-coupled-p32-v1",
      "construction-coupled-p62-v1", "separable-p8-v1", "separable-p12-v1"],
 )  # fmt: skip
-def test_loss_and_grad_throughput(benchmark, instance_id, device):
+def test_loss_and_grad_throughput(benchmark, instance_id, device, arithmetic):
+    """Arithmetic 1 (torch) and 2 (the fused kernel on the CPU, its mirror on CUDA)."""
     instance = qnntraps.load(instance_id)
-    form = compile(instance, device).torch_form
+    evaluator = compile(instance, device, arithmetic)
     rng = np.random.default_rng(0)
     theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, (VECTORS, instance.num_parameters)))
     theta = theta.to(device)
 
     def call():
-        value, grad = torch_product.loss_and_grad(form, theta)
+        value, grad = evaluator.loss_and_grad(theta)
         if device == "cuda":
             torch.cuda.synchronize()
         return value, grad
