@@ -384,6 +384,13 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
     "run recorded before 2 existed; docs/scoring.md)",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="processes running chunks side by side (in-process runs; the same records as one)",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
@@ -406,6 +413,7 @@ def run_command(
     sealed,
     worker_timeout,
     arithmetic,
+    workers,
     out,
 ) -> None:
     """Run an optimizer from seeded restarts; score every restart by its exact final loss.
@@ -427,7 +435,7 @@ def run_command(
             early = stack.enter_context(Zygote())
         settings = _run_settings(
             optimizer_name, kind, params, params_file, restarts, track, hardware_config,
-            budget_text, chunk, sealed, worker_timeout, int(arithmetic),
+            budget_text, chunk, sealed, worker_timeout, int(arithmetic), workers,
         )  # fmt: skip
         ids = _run_ids(instance_ids, family, variant, max_p)
         executor = None
@@ -441,7 +449,7 @@ def run_command(
 
 def _run_settings(
     optimizer_name, kind, params, params_file, restarts, track, hardware_config, budget_text,
-    chunk, sealed, worker_timeout, arithmetic=None,
+    chunk, sealed, worker_timeout, arithmetic=None, workers=1,
 ):  # fmt: skip
     """The run's settings from the command line, every count checked (nothing written yet)."""
     from qnntraps.harness.runner import RunSettings, check_counts
@@ -466,6 +474,7 @@ def _run_settings(
     )
     if arithmetic is not None:
         settings = dataclasses.replace(settings, arithmetic=arithmetic)
+    settings = dataclasses.replace(settings, workers=workers)
     check_counts(settings)
     return settings
 

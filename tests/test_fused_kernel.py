@@ -21,6 +21,7 @@ PRODUCT_IDS = (
     "construction-coupled-p12-v1",
     "construction-coupled-p8-noise0.1-v1",
     "separable-p8-v1",
+    "separable-p12-v1",  # S = 12: two samples at a time in the kernel
     "separable-p4-flip0.1-v1",
 )
 
@@ -98,11 +99,12 @@ def test_kernel_and_mirror_agree_bit_for_bit_on_every_output(load, rng, instance
     assert torch.equal(grad, mirror[2])
 
 
-@pytest.mark.parametrize("encoded", [False, True])
-def test_random_product_models_with_several_terms_agree(rng, encoded):
+@pytest.mark.parametrize("encoded, n", [(False, 5), (True, 5), (True, 9)])
+def test_random_product_models_with_several_terms_agree(rng, encoded, n):
     """Random rotation layers, observables and inputs: several terms per sample (J > 1),
-    mixed supports; kernel, mirror and torch closed form."""
-    instance = random_product_instance(rng, 5, encoded)
+    mixed supports, or one long term (S = 9 > 8: the kernel's paired samples, 7 of them, so
+    one is left alone); kernel, mirror and torch closed form."""
+    instance = random_product_instance(rng, n, encoded)
     form = compile(instance, "cpu", arithmetic=1).form
     fused = fused_product.fuse(form)
     theta = torch.from_numpy(rng.uniform(-4, 4, (37, instance.num_parameters)))

@@ -453,8 +453,9 @@ def test_rendering_the_committed_leaderboard_is_a_fixed_point(tmp_path):
     render_module.render_leaderboard(folder)
     assert (folder / "README.md").read_text() == (ROOT / "leaderboard" / "README.md").read_text()
     rows = render_module.read_rows(folder)["exact"]
-    assert rows and all(row.submission.suite.id == "core-v1" for row in rows)
+    assert {row.submission.suite.id for row in rows} == {"core-v1", "core-v3"}
     assert all(row.verified and row.ranked for row in rows)
+    assert "**Suite core-v3**" in (folder / "README.md").read_text()
 
 
 @pytest.mark.slow

@@ -22,12 +22,16 @@ the device facts and jobs written beside the records. It is scored the same way.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import itertools
 import math
+import multiprocessing
 import platform
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +70,7 @@ EXECUTIONS = ("sealed", "in-process")
 DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000, "hardware": 100}
 MAX_RESTARTS = 10**7  # restarts of one instance in one run folder
 MAX_CHUNK = 10**6  # restarts per batch
+MAX_WORKERS = 256  # processes of one run
 
 
 class TrackUnavailableError(QnnTrapsError):
@@ -84,7 +89,9 @@ class RunSettings:
     `execution`: "sealed", "in-process" or None (sealed for plug-ins, in process for built-ins);
     `worker_timeout`: seconds a sealed worker may stay silent before it counts as hung;
     `arithmetic`: the oracle's product-form arithmetic (qnntraps.simulators.evaluator; 1 repeats
-    runs recorded before arithmetic 2 existed)."""
+    runs recorded before arithmetic 2 existed); `workers`: processes running chunks side by
+    side (in-process runs of the exact and gpu tracks; the records are the serial run's, in
+    restart order, so it is not part of the run's identity)."""
 
     optimizer: OptimizerSpec | str
     hyperparameters: dict
@@ -97,6 +104,7 @@ class RunSettings:
     execution: str | None = None
     worker_timeout: float = DEFAULT_TIMEOUT
     arithmetic: int = RUN_ARITHMETIC
+    workers: int = 1
 
     @property
     def optimizer_name(self) -> str:
@@ -179,6 +187,14 @@ def check_counts(settings: RunSettings) -> None:
         raise RunSettingsError(f"--chunk must be a whole number from 1 to {MAX_CHUNK:.0e}")
     if settings.execution is not None and settings.execution not in EXECUTIONS:
         raise RunSettingsError(f"execution must be one of {', '.join(EXECUTIONS)}")
+    workers = settings.workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise RunSettingsError(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
+    if workers > 1 and (settings.execution_mode() == "sealed" or settings.track == "hardware"):
+        raise RunSettingsError(
+            "--workers runs in-process chunks of the exact and gpu tracks side by side; a sealed "
+            "or hardware run takes one worker (drop --workers, or add --in-process for a built-in)"
+        )
     arithmetic = settings.arithmetic
     if isinstance(arithmetic, bool) or arithmetic not in ARITHMETICS:
         raise RunSettingsError(
@@ -335,15 +351,12 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
             evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
     if progress is not None:
         progress(finished, restarts)
-    for indices in pending_chunks(done, restarts, chunk):
-        oracle = (
-            hardware.oracle(indices, plan.budget)
-            if hardware is not None
-            else Oracle(evaluator, len(indices), plan.budget)
-        )
-        records = _scored_chunk(plan, pool, oracle, indices)
-        if hardware is not None:
-            hardware.annotate(records, oracle, oracle.final_point.numpy())
+    pending = pending_chunks(done, restarts, chunk)
+    if settings.workers > 1:
+        chunks = _parallel_chunks(plan, pending, settings.workers)
+    else:
+        chunks = _serial_chunks(plan, pool, evaluator, hardware, pending)
+    for indices, records in chunks:
         results.append_records(out / results.RECORDS, records)
         done.update({r["restart"]: r for r in records})
         results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
@@ -353,6 +366,80 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
     summary = run_summary(config, done)
     results.write_json_atomic(out / results.SUMMARY, summary)
     return summary
+
+
+def _serial_chunks(plan: _Plan, pool, evaluator, hardware, pending: Iterable[list[int]]):
+    """(indices, records) of each chunk, run one after another in this process."""
+    for indices in pending:
+        oracle = (
+            hardware.oracle(indices, plan.budget)
+            if hardware is not None
+            else Oracle(evaluator, len(indices), plan.budget)
+        )
+        records = _scored_chunk(plan, pool, oracle, indices)
+        if hardware is not None:
+            hardware.annotate(records, oracle, oracle.final_point.numpy())
+        yield indices, records
+
+
+def _parallel_chunks(plan: _Plan, pending: Iterable[list[int]], workers: int):
+    """(indices, records) of each chunk in order, computed by `workers` processes.
+
+    At most 2 x workers chunks are in flight, so memory stays bounded however many chunks a run
+    has; results are taken in submission order (restart order), never in completion order.
+    A chunk's records depend on its restarts only, so they equal the serial run's (all fields
+    but wall_seconds). Workers are spawned (not forked: torch's thread pools do not survive a
+    fork) with one intra-op thread each.
+    """
+    task = _ChunkTask(
+        plan.instance, plan.settings, plan.sha256, plan.device.type, plan.kind,
+        plan.hyperparameters, plan.budget,
+    )  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    pending = iter(pending)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as executor:
+        window = collections.deque(
+            (indices, executor.submit(task, indices))
+            for indices in itertools.islice(pending, 2 * workers)
+        )
+        while window:
+            indices, future = window.popleft()
+            records = future.result()
+            following = next(pending, None)
+            if following is not None:
+                window.append((following, executor.submit(task, following)))
+            yield indices, records
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class _ChunkTask:
+    """One chunk of an in-process run, as a worker process runs it (picklable)."""
+
+    instance: Instance
+    settings: RunSettings
+    sha256: str
+    device: str
+    kind: str
+    hyperparameters: dict
+    budget: Budget
+
+    def __call__(self, indices: list[int]) -> list[dict]:
+        settings = self.settings
+        spec = (
+            settings.optimizer
+            if isinstance(settings.optimizer, OptimizerSpec)
+            else resolve_optimizer(settings.optimizer_name, settings.kind)
+        )
+        plan = _Plan(
+            self.instance, settings, self.sha256, torch.device(self.device), self.kind, spec,
+            self.hyperparameters, self.budget, None, {}, None,
+        )  # fmt: skip
+        evaluator = compile_evaluator(self.instance, plan.device, settings.arithmetic)
+        return _scored_chunk(plan, None, Oracle(evaluator, len(indices), self.budget), indices)
 
 
 def run_restarts(

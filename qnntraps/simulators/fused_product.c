@@ -110,7 +110,7 @@ int qn_product_form(int64_t R, int64_t m, int64_t J, int64_t S, int64_t p,
                     const double *a, const double *b, const double *c, const double *labels,
                     const double *theta, double *loss_out, double *grad_out, double *yhat_out) {
     Form f = {m, J, S, p, offset, weights, a, b, c, labels, support};
-    size_t bytes = 8 * MAX_LANES * (size_t)(3 * p + 3 * J * S);
+    size_t bytes = 8 * MAX_LANES * (size_t)(3 * p + 6 * J * S);
     void *work = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (work == NULL) return -1;
     int avx2 = use_avx2();
