@@ -10,6 +10,8 @@
 #define BLOCK CAT(block, SUFFIX)
 #define BLOCK_BODY CAT(block_body, SUFFIX)
 #define PAIRS_BODY CAT(pairs_body, SUFFIX)
+#define ANGLES CAT(angles, SUFFIX)
+#define STORE CAT(store, SUFFIX)
 #define SINCOS_N CAT(sincos_n, SUFFIX)
 
 TARGET static inline VEC SPLAT(double x) {
@@ -56,6 +58,30 @@ TARGET static void SINCOS_N(int64_t n, const double *theta, double *sin_out, dou
     }
 }
 
+/* sin and cos of 2 theta of the block's rows, per parameter (the spare lanes repeat row r0),
+   and the gradient's accumulators set to 0. */
+TARGET static inline __attribute__((always_inline)) void ANGLES(
+    const double *theta, int64_t r0, int64_t width, int64_t p, VEC *cs, VEC *sn, VEC *g) {
+    for (int64_t i = 0; i < p; i++) {
+        VEC x;
+        for (int l = 0; l < LANES; l++) x[l] = doubled_angle(theta[(r0 + (l < width ? l : 0)) * p + i]);
+        SINCOS(x, sn + i, cs + i);
+        g[i] = SPLAT(0.0);
+    }
+}
+
+/* The block's losses (the summed squares / m) and gradients, for its real rows only. */
+TARGET static inline __attribute__((always_inline)) void STORE(
+    VEC total, const VEC *g, int64_t m, int64_t p, int64_t r0, int64_t width, double *loss_out,
+    double *grad_out) {
+    const VEC loss = total / (double)m;
+    for (int64_t l = 0; l < width; l++) {
+        if (loss_out != NULL) loss_out[r0 + l] = loss[l];
+        if (grad_out != NULL)
+            for (int64_t i = 0; i < p; i++) grad_out[(r0 + l) * p + i] = g[i][l];
+    }
+}
+
 /* One block of LANES restarts (rows r0 .. r0 + width - 1; the spare lanes repeat row r0).
    Writes predictions (m values per row) when yhat_out is given, the loss when loss_out is,
    and the gradient when grad_out is. work holds 3 p + 3 J S vectors, 64-byte aligned. */
@@ -64,12 +90,7 @@ TARGET static inline __attribute__((always_inline)) void BLOCK_BODY(
     double *loss_out, double *grad_out, VEC *work, const int64_t J, const int64_t S) {
     const int64_t m = f->m, p = f->p, T = J * S;
     VEC *cs = work, *sn = cs + p, *g = sn + p, *F = g + p, *D = F + T, *P = D + T;
-    for (int64_t i = 0; i < p; i++) {
-        VEC x;
-        for (int l = 0; l < LANES; l++) x[l] = doubled_angle(theta[(r0 + (l < width ? l : 0)) * p + i]);
-        SINCOS(x, sn + i, cs + i);
-        g[i] = SPLAT(0.0);
-    }
+    ANGLES(theta, r0, width, p, cs, sn, g);
     VEC total = SPLAT(0.0);
     const double two_over_m = 2.0 / (double)m;
     for (int64_t k = 0; k < m; k++) {
@@ -109,12 +130,7 @@ TARGET static inline __attribute__((always_inline)) void BLOCK_BODY(
             }
         }
     }
-    const VEC loss = total / (double)m;
-    for (int64_t l = 0; l < width; l++) {
-        if (loss_out != NULL) loss_out[r0 + l] = loss[l];
-        if (grad_out != NULL)
-            for (int64_t i = 0; i < p; i++) grad_out[(r0 + l) * p + i] = g[i][l];
-    }
+    STORE(total, g, m, p, r0, width, loss_out, grad_out);
 }
 
 
@@ -128,12 +144,7 @@ TARGET static inline __attribute__((always_inline)) void PAIRS_BODY(
     const int64_t m = f->m, p = f->p;
     VEC *cs = work, *sn = cs + p, *g = sn + p;
     VEC *F0 = g + p, *D0 = F0 + S, *P0 = D0 + S, *F1 = P0 + S, *D1 = F1 + S, *P1 = D1 + S;
-    for (int64_t i = 0; i < p; i++) {
-        VEC x;
-        for (int l = 0; l < LANES; l++) x[l] = doubled_angle(theta[(r0 + (l < width ? l : 0)) * p + i]);
-        SINCOS(x, sn + i, cs + i);
-        g[i] = SPLAT(0.0);
-    }
+    ANGLES(theta, r0, width, p, cs, sn, g);
     VEC total = SPLAT(0.0);
     const double two_over_m = 2.0 / (double)m;
     int64_t k = 0;
@@ -199,12 +210,7 @@ TARGET static inline __attribute__((always_inline)) void PAIRS_BODY(
         }
         for (int64_t s = 0; s < S; s++) g[f->support[b0 + s]] += D0[s];
     }
-    const VEC loss = total / (double)m;
-    for (int64_t l = 0; l < width; l++) {
-        if (loss_out != NULL) loss_out[r0 + l] = loss[l];
-        if (grad_out != NULL)
-            for (int64_t i = 0; i < p; i++) grad_out[(r0 + l) * p + i] = g[i][l];
-    }
+    STORE(total, g, m, p, r0, width, loss_out, grad_out);
 }
 
 /* The block with the term and slot counts of the shipped families made compile-time constants
@@ -236,4 +242,6 @@ TARGET static void BLOCK(const Form *f, const double *theta, int64_t r0, int64_t
 #undef BLOCK
 #undef BLOCK_BODY
 #undef PAIRS_BODY
+#undef ANGLES
+#undef STORE
 #undef SINCOS_N
