@@ -14,6 +14,7 @@ load time by gcc's target_clones) does not change any result.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -35,12 +36,18 @@ class NativeBuildError(RuntimeError):
     """gcc is missing or failed; the torch mirror is used instead."""
 
 
-def library_path() -> Path:
+@functools.cache
+def _digest() -> str:
+    """sha256 of the sources and flags, read once per process (library() runs on every call)."""
     digest = hashlib.sha256()
     for source in SOURCES:
         digest.update(source.read_bytes())
     digest.update(" ".join(FLAGS).encode())
-    return LIBRARY_DIR / f"fused_product-{digest.hexdigest()[:16]}.so"
+    return digest.hexdigest()[:16]
+
+
+def library_path() -> Path:
+    return LIBRARY_DIR / f"fused_product-{_digest()}.so"
 
 
 def build(compiler: str | None = None) -> Path:
