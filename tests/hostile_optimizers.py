@@ -232,3 +232,10 @@ def hangs(fun, x0, jac=None):
     fun(x0)
     time.sleep(3600)
     return np.array(x0)
+
+
+def dies(fun, x0, jac=None):
+    """Ends its process at once, as a kill or the out-of-memory killer would."""
+    import os
+
+    os._exit(9)

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from qnntraps.harness import results
-from qnntraps.harness.runner import RunSettings, RunSettingsError, run
+from qnntraps.harness.runner import RunSettings, RunSettingsError, WorkerDiedError, run
 from qnntraps.oracles.budget import Budget
 from tests.test_harness import comparable
 
@@ -40,3 +40,14 @@ def test_workers_are_checked_before_anything_is_written(load, tmp_path):
         with pytest.raises(RunSettingsError, match=message):
             run(instance, bad, tmp_path / "refused")
         assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_stops_the_run_with_a_typed_error_and_no_torn_records(load, tmp_path):
+    instance = load("construction-p4-v1")
+    dying = RunSettings("tests.hostile_optimizers:dies", {}, Budget(grad_evals=20), 12, chunk=3,
+                        execution="in-process", workers=2)  # fmt: skip
+    with pytest.raises(WorkerDiedError, match="restarts 0-2.*run the same command again"):
+        run(instance, dying, tmp_path / "run")
+    records = tmp_path / "run" / results.RECORDS
+    assert not records.exists() or not results.read_records(records)  # nothing half-written

@@ -32,6 +32,7 @@ import platform
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,10 @@ MAX_WORKERS = 256  # processes of one run
 
 class TrackUnavailableError(QnnTrapsError):
     """The requested track needs hardware this machine does not have."""
+
+
+class WorkerDiedError(QnnTrapsError):
+    """A --workers process died mid-chunk; what was written stays, and the run resumes."""
 
 
 class RunSettingsError(QnnTrapsError, ValueError):
@@ -397,18 +402,29 @@ def _parallel_chunks(plan: _Plan, pending: Iterable[list[int]], workers: int):
     )  # fmt: skip
     context = multiprocessing.get_context("spawn")
     pending = iter(pending)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as executor:
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
+    try:
         window = collections.deque(
             (indices, executor.submit(task, indices))
             for indices in itertools.islice(pending, 2 * workers)
         )
         while window:
             indices, future = window.popleft()
-            records = future.result()
+            try:
+                records = future.result()
+            except BrokenProcessPool:
+                raise WorkerDiedError(
+                    f"a worker process died (killed, or out of memory) running restarts "
+                    f"{indices[0]}-{indices[-1]}; the records written so far are kept: run the "
+                    "same command again to resume (with fewer --workers or a smaller --chunk if "
+                    "memory ran out)"
+                ) from None
             following = next(pending, None)
             if following is not None:
                 window.append((following, executor.submit(task, following)))
             yield indices, records
+    finally:  # on an error or an interrupt, queued chunks are dropped, not run
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _one_thread() -> None:
