@@ -72,6 +72,7 @@ DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000, "hardware": 100}
 MAX_RESTARTS = 10**7  # restarts of one instance in one run folder
 MAX_CHUNK = 10**6  # restarts per batch
 MAX_WORKERS = 256  # processes of one run
+SUMMARY_INTERVAL = 5.0  # seconds between rewrites of summary.json during a run (and at its end)
 
 
 class TrackUnavailableError(QnnTrapsError):
@@ -361,10 +362,13 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
         chunks = _parallel_chunks(plan, pending, settings.workers)
     else:
         chunks = _serial_chunks(plan, pool, evaluator, hardware, pending)
+    written = time.monotonic()
     for indices, records in chunks:
         results.append_records(out / results.RECORDS, records)
         done.update({r["restart"]: r for r in records})
-        results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
+        if time.monotonic() - written >= SUMMARY_INTERVAL:  # its cost grows with the records
+            results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
+            written = time.monotonic()
         finished += len(indices)
         if progress is not None:
             progress(finished, restarts)
