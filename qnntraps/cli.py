@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -449,7 +448,7 @@ def run_command(
 
 def _run_settings(
     optimizer_name, kind, params, params_file, restarts, track, hardware_config, budget_text,
-    chunk, sealed, worker_timeout, arithmetic=None, workers=1,
+    chunk, sealed, worker_timeout, arithmetic, workers,
 ):  # fmt: skip
     """The run's settings from the command line, every count checked (nothing written yet)."""
     from qnntraps.harness.runner import RunSettings, check_counts
@@ -471,10 +470,9 @@ def _run_settings(
         kind=kind,
         execution=execution,
         worker_timeout=worker_timeout,
+        arithmetic=arithmetic,
+        workers=workers,
     )
-    if arithmetic is not None:
-        settings = dataclasses.replace(settings, arithmetic=arithmetic)
-    settings = dataclasses.replace(settings, workers=workers)
     check_counts(settings)
     return settings
 

@@ -64,7 +64,7 @@ from qnntraps.sealed.serve import DEFAULT_TIMEOUT, ChunkJob, SealedExecutor
 from qnntraps.simulators import compile as compile_evaluator
 from qnntraps.simulators import evaluate
 from qnntraps.simulators.evaluate import cpu_evaluator
-from qnntraps.simulators.evaluator import ARITHMETICS, RUN_ARITHMETIC
+from qnntraps.simulators.evaluator import RUN_ARITHMETIC, check_arithmetic
 
 TRACKS = ("exact", "gpu", "hardware")
 EXECUTIONS = ("sealed", "in-process")
@@ -201,11 +201,10 @@ def check_counts(settings: RunSettings) -> None:
             "--workers runs in-process chunks of the exact and gpu tracks side by side; a sealed "
             "or hardware run takes one worker (drop --workers, or add --in-process for a built-in)"
         )
-    arithmetic = settings.arithmetic
-    if isinstance(arithmetic, bool) or arithmetic not in ARITHMETICS:
-        raise RunSettingsError(
-            f"--arithmetic must be one of {', '.join(map(str, ARITHMETICS))}, not {arithmetic!r}"
-        )
+    try:
+        check_arithmetic(settings.arithmetic)
+    except ValueError as error:
+        raise RunSettingsError(f"--{error}") from None
     timeout = settings.worker_timeout
     if (
         isinstance(timeout, bool)

@@ -6,10 +6,11 @@ STRATEGIES in order, cheapest first, and returns the first that accepts the mode
 
 1. ``product-form``: one layer of one-qubit rotations, a product observable, product inputs and
    the square loss; O(m p) per parameter vector in closed form (product_form.py), in one of two
-   arithmetics (ARITHMETICS): 1, plain torch (torch_product.py), which `Instance.loss` and every
-   score use; 2, the fused kernel's fixed-order arithmetic (fused_product.py: compiled C, or its
-   torch mirror, bit for bit the same), which the oracle of every new run uses (RUN_ARITHMETIC).
-   The two agree to a few ulps; a run records its arithmetic so that a re-run repeats it.
+   arithmetics (ARITHMETICS): 1, plain torch (torch_product.py), the arithmetic of runs recorded
+   before 2 and compile's default (`hessian` is in it either way); 2, the fused kernel's
+   fixed-order arithmetic (fused_product.py: compiled C, or its torch mirror, bit for bit the
+   same), which new runs, their scores and `Instance.loss` use (RUN_ARITHMETIC). The two agree
+   to a few ulps; a run records its arithmetic so that a re-run repeats it.
 2. ``statevector``: anything the format holds, up to 26 qubits; batched states with adjoint
    gradients (statevector.py).
 
@@ -135,8 +136,10 @@ def product_form_strategy(model: Model, device, arithmetic: int = 1) -> ProductF
     if model.dataset.loss != "square":
         raise UnsupportedStructureError("the product form computes the square loss only")
     form = compile_product_form(model.ansatz, model.observable, model.dataset)
-    fused = fused_product.fuse(form, device) if arithmetic == 2 else None
-    return ProductFormEvaluator(form, torch_product.to_torch(form, device), fused)
+    if arithmetic == 2:  # the fused form's tensors serve arithmetic 1's Hessian too
+        fused = fused_product.fuse(form, device)
+        return ProductFormEvaluator(form, fused.tensors, fused)
+    return ProductFormEvaluator(form, torch_product.to_torch(form, device))
 
 
 def statevector_strategy(model: Model, device, arithmetic: int = 1) -> StatevectorEvaluator:

@@ -11,8 +11,8 @@ of the flattened (sample, term, slot) index), no fused multiply-add. The compile
 Every restart's numbers depend on its own parameter vector only, never on the batch it came in,
 its size or position, the SIMD width or the number of processes.
 
-Arithmetic 1 is torch_product.py (torch's own sin, cos and reductions). It stays the arithmetic
-of `Instance.loss` and of the scores of every run, and of runs recorded before arithmetic 2.
+Arithmetic 1 is torch_product.py (torch's own sin, cos and reductions): the arithmetic of runs
+(and their scores) recorded before arithmetic 2, which verification repeats.
 """
 
 from __future__ import annotations

@@ -133,8 +133,6 @@ TARGET static inline __attribute__((always_inline)) void BLOCK_BODY(
     STORE(total, g, m, p, r0, width, loss_out, grad_out);
 }
 
-
-
 /* J = 1 (one term per sample), two samples at a time: the same operations as BLOCK_BODY, in
    the same order for every sum (sample k's loss and gradient contributions before k + 1's),
    with the two samples' independent chains interleaved for the processor to overlap. */

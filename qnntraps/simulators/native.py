@@ -7,8 +7,8 @@ loaded): by the README's set-up (`main`), or on first use.
 QNNTRAPS_NATIVE=0 turns it off (the tests use it to run the mirror).
 
 The flags matter for the bits: no fast-math and no contraction into fused multiply-adds, so the
-compiled arithmetic is IEEE operation for operation; the vector width (AVX2 or SSE2, chosen at
-load time by gcc's target_clones) does not change any result.
+compiled arithmetic is IEEE operation for operation; the vector width (4 lanes with AVX2, 2
+without, chosen at run time by __builtin_cpu_supports) does not change any result.
 """
 
 from __future__ import annotations
