@@ -24,7 +24,7 @@ from qnntraps.optimizers.catalogue import (
     resolve_optimizer,
 )
 from qnntraps.oracles.budget import Budget, BudgetSpecError, parse_budget
-from qnntraps.oracles.oracle import BudgetExceededError, Oracle
+from qnntraps.oracles.oracle import BudgetExceededError, Oracle, update_best
 from qnntraps.registry import find_entry
 from qnntraps.simulators import compile
 from tests.test_cli import run_cli
@@ -132,6 +132,46 @@ def test_oracle_counts_and_refuses_past_the_budget(load):
     row0 = np.array([instance.loss(theta[i].numpy()) for i in (0, 1, 3)])
     assert float(oracle.best_value[0]) == row0.min()
     assert torch.equal(oracle.best_point[0], theta[[0, 1, 3][int(row0.argmin())]])
+
+
+def _best_by_definition(restarts, p, calls):
+    """Each row's lowest value (NaN as +inf), its first point of that value, and its last point
+    in call order: the oracle's bookkeeping written as a loop over the calls."""
+    best_value = np.full(restarts, np.inf)
+    best_point = np.full((restarts, p), np.nan)
+    last_point = np.full((restarts, p), np.nan)
+    for rows, theta, value in calls:
+        for row, x, v in zip(rows, theta, value, strict=True):
+            v = np.inf if np.isnan(v) else v
+            if v < best_value[row]:
+                best_value[row], best_point[row] = v, x
+            last_point[row] = x
+    return best_value, best_point, last_point
+
+
+@pytest.mark.parametrize("shape", ["single", "unique", "repeated"])
+def test_best_and_last_points_follow_their_definition(shape):
+    """update_best's three paths (one row, distinct rows, rows given several times) keep the
+    same books as the definition, ties and NaN included."""
+    rng = np.random.default_rng(7)
+    restarts, p = 6, 3
+    books = (np.full(restarts, np.inf), np.full((restarts, p), np.nan),
+             np.full((restarts, p), np.nan))  # fmt: skip
+    calls = []
+    for _ in range(200):
+        if shape == "single":
+            rows = rng.integers(0, restarts, 1)
+        elif shape == "unique":
+            rows = rng.permutation(restarts)[: rng.integers(1, restarts + 1)]
+        else:
+            rows = rng.integers(0, restarts, rng.integers(2, 12))
+        theta = rng.integers(0, 4, (rows.size, p)).astype(float)  # repeated points
+        value = rng.integers(0, 5, rows.size).astype(float)  # ties
+        value[rng.random(rows.size) < 0.1] = np.nan
+        calls.append((rows, theta, value))
+        update_best(*books, rows, theta, value, unique=np.unique(rows).size == rows.size)
+    for kept, expected in zip(books, _best_by_definition(restarts, p, calls), strict=True):
+        assert np.array_equal(kept, expected, equal_nan=True)
 
 
 # --- optimizer lookup -------------------------------------------------------------------------

@@ -101,24 +101,25 @@ class ShotOracle(Oracle):
         self.requested_budget = budget
         capped = shot_budget(budget, self.loss_shots, self.grad_shots)
         self._start_counting(p, restarts, capped, torch.device("cpu"))
-        self.shots = torch.zeros(restarts, dtype=torch.int64)
+        self._shots = np.zeros(restarts, dtype=np.int64)
+        self.shots = torch.from_numpy(self._shots)  # shares the counter's memory
         self.jobs = torch.zeros(restarts, dtype=torch.int64)
 
     # --- the Oracle's hooks -------------------------------------------------------------------
     def _cost(self, kind: str) -> int:
         return self.loss_shots if kind == "loss" else self.grad_shots
 
-    def _affordable(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
-        return self.shots[rows] + self._cost(kind) <= self.budget.shots
+    def _affordable(self, rows: np.ndarray, kind: str) -> np.ndarray:
+        return self._shots[rows] + self._cost(kind) <= self.budget.shots
 
-    def _pay(self, counts: torch.Tensor, kind: str) -> None:
+    def _pay(self, counts: np.ndarray, kind: str) -> None:
         cost = self._cost(kind)
-        if bool((self.shots + counts * cost > self.budget.shots).any()):
+        if bool((self._shots + counts * cost > self.budget.shots).any()):
             raise BudgetExceededError(
                 f"shot budget of {self.budget.shots} exceeded for some rows ({kind} evaluations "
                 f"cost {cost} shots each)"
             )
-        self.shots += counts * cost
+        self._shots += counts * cost
 
     def _evaluate_loss(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         values, _ = self._evaluate(theta.numpy(), rows, gradient=False)

@@ -27,7 +27,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+import scipy.special._ufuncs as _scipy_ufuncs
+from scipy import special
 
 from qnntraps.errors import QnnTrapsError
 
@@ -113,6 +114,22 @@ def _check_probability(name: str, value, *, open_interval: bool) -> float:
     return value
 
 
+def beta_ppf(q: float, a: float, b: float) -> float:
+    """scipy.stats.beta.ppf(q, a, b), the same function, without importing scipy.stats (0.6 s
+    of every command's start): SciPy's own Boost-based ufunc where this SciPy has it."""
+    ppf = getattr(_scipy_ufuncs, "_beta_ppf", None)
+    if ppf is None:
+        from scipy import stats
+
+        return float(stats.beta.ppf(q, a, b))
+    return float(ppf(q, a, b))
+
+
+def beta_isf(q: float, a: float, b: float) -> float:
+    """scipy.stats.beta.isf(q, a, b) (which is betainccinv(a, b, q))."""
+    return float(special.betainccinv(a, b, q))
+
+
 def hit_rate_interval(hits: int, n: int, confidence: float = 0.95) -> Interval:
     """Confidence interval of a binomial hit rate from ``hits`` successes in ``n`` restarts.
 
@@ -124,10 +141,10 @@ def hit_rate_interval(hits: int, n: int, confidence: float = 0.95) -> Interval:
     rate = hits / n
     alpha = 1.0 - confidence
     if hits == 0 or hits == n:
-        low = 0.0 if hits == 0 else float(stats.beta.ppf(alpha / 2, hits, n - hits + 1))
-        high = 1.0 if hits == n else float(stats.beta.isf(alpha / 2, hits + 1, n - hits))
+        low = 0.0 if hits == 0 else beta_ppf(alpha / 2, hits, n - hits + 1)
+        high = 1.0 if hits == n else beta_isf(alpha / 2, hits + 1, n - hits)
         return Interval(rate, low, high, "clopper-pearson", confidence)
-    z = float(stats.norm.isf(alpha / 2))
+    z = float(-special.ndtri(alpha / 2))
     z2 = z * z
     denominator = 1.0 + z2 / n
     center = (rate + z2 / (2 * n)) / denominator

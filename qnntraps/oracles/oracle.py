@@ -18,8 +18,10 @@ restart is never a hit (docs/scoring.md).
 
 from __future__ import annotations
 
+import math
 import time
 
+import numpy as np
 import torch
 
 from qnntraps.oracles.budget import Budget, can_pay
@@ -37,34 +39,52 @@ class RowClosedError(BudgetExceededError):
 
 
 def update_best(
-    best_value: torch.Tensor,
-    best_point: torch.Tensor,
-    last_point: torch.Tensor,
-    rows: torch.Tensor,
-    theta: torch.Tensor,
-    value: torch.Tensor,
+    best_value: np.ndarray,
+    best_point: np.ndarray,
+    last_point: np.ndarray,
+    rows: np.ndarray,
+    theta: np.ndarray,
+    value: np.ndarray,
+    unique: bool = False,
 ) -> None:
     """Record evaluated points (in place): each row's best (its first best point when a row is
     given several times; NaN counts as +inf) and its last point in call order.
 
-    One function for the oracle and the sealed worker's view of it, so both agree bit for bit.
+    `unique` says that no row appears twice (the common case, taken without scatter reductions;
+    both paths give the same result).
     """
-    value_cpu, theta_cpu = value.detach().cpu(), theta.detach().cpu()
-    restarts = best_value.numel()
-    candidate = torch.where(torch.isnan(value_cpu), float("inf"), value_cpu)
-    lowest = torch.full((restarts,), float("inf"), dtype=torch.float64)
-    lowest.scatter_reduce_(0, rows, candidate, "amin")
-    position = torch.arange(rows.numel())
+    if rows.size == 1:  # one point: scalars (most calls of restart-by-restart optimizers)
+        row, candidate = rows[0], float(value[0])
+        if candidate != candidate:
+            candidate = math.inf
+        if candidate < best_value[row]:
+            best_value[row] = candidate
+            best_point[row] = theta[0]
+        last_point[row] = theta[0]
+        return
+    candidate = np.where(np.isnan(value), np.inf, value)
+    if unique:
+        improved = candidate < best_value[rows]
+        if improved.any():
+            better = rows[improved]
+            best_value[better] = candidate[improved]
+            best_point[better] = theta[improved]
+        last_point[rows] = theta
+        return
+    restarts = best_value.size
+    lowest = np.full(restarts, np.inf)
+    np.minimum.at(lowest, rows, candidate)
+    position = np.arange(rows.size)
     at_lowest = candidate == lowest[rows]
-    first = torch.full((restarts,), rows.numel(), dtype=torch.int64)
-    first.scatter_reduce_(0, rows[at_lowest], position[at_lowest], "amin")
-    improved = torch.nonzero(lowest < best_value).reshape(-1)
+    first = np.full(restarts, rows.size, dtype=np.int64)
+    np.minimum.at(first, rows[at_lowest], position[at_lowest])
+    improved = np.flatnonzero(lowest < best_value)
     best_value[improved] = lowest[improved]
-    best_point[improved] = theta_cpu[first[improved]]
-    last = torch.full((restarts,), -1, dtype=torch.int64)
-    last.scatter_reduce_(0, rows, position, "amax")
-    touched = torch.nonzero(last >= 0).reshape(-1)
-    last_point[touched] = theta_cpu[last[touched]]
+    best_point[improved] = theta[first[improved]]
+    last = np.full(restarts, -1, dtype=np.int64)
+    np.maximum.at(last, rows, position)
+    touched = np.flatnonzero(last >= 0)
+    last_point[touched] = theta[last[touched]]
 
 
 class Oracle:
@@ -73,6 +93,11 @@ class Oracle:
     Subclasses that evaluate otherwise (the hardware track's ShotOracle) keep the counting,
     budgets, clocks, best points and finishing here and override the hooks `_evaluate_loss`,
     `_evaluate_loss_and_grad`, `_affordable` and `_pay`.
+
+    The counters, best points and flags live in NumPy arrays that are updated in place; the
+    public attributes (`loss_evals`, `best_point`, `finished`, ...) are CPU tensors sharing
+    their memory, so reading them costs nothing and every call's bookkeeping is a few
+    vectorized operations on the rows it touches.
     """
 
     def __init__(self, evaluator: Evaluator, restarts: int, budget: Budget):
@@ -85,19 +110,30 @@ class Oracle:
         self.budget = budget
         self.device = device
         self.dtype = torch.float64
-        self.loss_evals = torch.zeros(restarts, dtype=torch.int64)
-        self.grad_evals = torch.zeros(restarts, dtype=torch.int64)
-        self.best_value = torch.full((restarts,), float("inf"), dtype=torch.float64)
-        self.best_point = torch.full((restarts, dimension), float("nan"), dtype=torch.float64)
-        self.last_point = torch.full((restarts, dimension), float("nan"), dtype=torch.float64)
-        self.final_point = torch.full((restarts, dimension), float("nan"), dtype=torch.float64)
-        self.finished = torch.zeros(restarts, dtype=torch.bool)
-        self.late_calls = torch.zeros(restarts, dtype=torch.int64)
-        self.refused_calls = torch.zeros(restarts, dtype=torch.int64)
+        self._on_cpu = torch.device(device).type == "cpu"
+        self._loss_evals = np.zeros(restarts, dtype=np.int64)
+        self._grad_evals = np.zeros(restarts, dtype=np.int64)
+        self._best_value = np.full(restarts, np.inf)
+        self._best_point = np.full((restarts, dimension), np.nan)
+        self._last_point = np.full((restarts, dimension), np.nan)
+        self._final_point = np.full((restarts, dimension), np.nan)
+        self._finished = np.zeros(restarts, dtype=bool)
+        self._late_calls = np.zeros(restarts, dtype=np.int64)
+        self._refused_calls = np.zeros(restarts, dtype=np.int64)
+        self.loss_evals = torch.from_numpy(self._loss_evals)
+        self.grad_evals = torch.from_numpy(self._grad_evals)
+        self.best_value = torch.from_numpy(self._best_value)
+        self.best_point = torch.from_numpy(self._best_point)
+        self.last_point = torch.from_numpy(self._last_point)
+        self.final_point = torch.from_numpy(self._final_point)
+        self.finished = torch.from_numpy(self._finished)
+        self.late_calls = torch.from_numpy(self._late_calls)
+        self.refused_calls = torch.from_numpy(self._refused_calls)
+        self._all_rows = np.arange(restarts, dtype=np.int64)
         self._row_flags: dict[int, list[str]] = {}
         self._row_errors: dict[int, str] = {}
-        self._clock = torch.full((restarts,), float("nan"), dtype=torch.float64)
-        self._stopped_by_wall = torch.zeros(restarts, dtype=torch.bool)
+        self._clock = np.full(restarts, np.nan)
+        self._stopped_by_wall = np.zeros(restarts, dtype=bool)
         # Set by sealed execution: refuse evaluations more than this many seconds past the wall
         # budget (an untrusted worker's own clock is not trusted). None: adapters are trusted.
         self.wall_grace: float | None = None
@@ -107,17 +143,19 @@ class Oracle:
         """Start the wall clock of these rows (all when None). Rows that have evaluated keep
         their clock, so a clock cannot be restarted to win more time."""
         rows = self._rows(rows)
-        fresh = rows[(self.loss_evals[rows] + self.grad_evals[rows]) == 0]
+        fresh = rows[(self._loss_evals[rows] + self._grad_evals[rows]) == 0]
         self._clock[fresh] = time.perf_counter()
 
     def elapsed(self, rows=None) -> torch.Tensor:
-        rows = self._rows(rows)
+        return torch.from_numpy(self._elapsed(self._rows(rows)))
+
+    def _elapsed(self, rows: np.ndarray) -> np.ndarray:
         return time.perf_counter() - self._clock[rows]
 
-    def _within_wall(self, rows: torch.Tensor) -> torch.Tensor:
+    def _within_wall(self, rows: np.ndarray) -> np.ndarray:
         if self.budget.wall_seconds is None:
-            return torch.ones(rows.numel(), dtype=torch.bool)
-        inside = self.elapsed(rows) < self.budget.wall_seconds
+            return np.ones(rows.size, dtype=bool)
+        inside = self._elapsed(rows) < self.budget.wall_seconds
         self._stopped_by_wall[rows[~inside]] = True
         return inside
 
@@ -129,16 +167,22 @@ class Oracle:
         """Mask (k,) of rows that may make one more loss-and-gradient evaluation."""
         return self._can_evaluate(self._rows(rows), "gradient")
 
-    def _can_evaluate(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
+    def _can_evaluate(self, rows: np.ndarray, kind: str) -> torch.Tensor:
+        ok = self._payable(rows, kind)
+        mask = torch.from_numpy(ok)
+        return mask if self._on_cpu else mask.to(self.device)
+
+    def _payable(self, rows: np.ndarray, kind: str) -> np.ndarray:
         counts = can_pay(
-            self.budget, self.dimension, self.loss_evals[rows], self.grad_evals[rows], kind
+            self.budget, self.dimension, self._loss_evals[rows], self._grad_evals[rows], kind
         )
-        ok = self._within_wall(rows) & self._affordable(rows, kind) & ~self.finished[rows]
-        return (ok & counts).to(self.device)
+        return (
+            self._within_wall(rows) & self._affordable(rows, kind) & ~self._finished[rows] & counts
+        )
 
     @property
     def stopped_by_wall(self) -> torch.Tensor:
-        return self._stopped_by_wall.clone()
+        return torch.from_numpy(self._stopped_by_wall.copy())
 
     # --- evaluation ---------------------------------------------------------------------------
     def loss(self, theta: torch.Tensor, rows=None) -> torch.Tensor:
@@ -148,19 +192,30 @@ class Oracle:
         """
         rows = self._rows(rows)
         theta = self._check(theta, rows)
-        self._admit(rows, "loss")
-        value = self._evaluate_loss(theta, rows)
-        update_best(self.best_value, self.best_point, self.last_point, rows, theta, value)
+        unique = self._admit(rows, "loss")
+        value = self._evaluate_loss(theta, torch.from_numpy(rows))
+        self._record(rows, theta, value, unique)
         return value
 
     def loss_and_grad(self, theta: torch.Tensor, rows=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss (k,) and gradient (k, p) at theta (k, p). Counts one gradient evaluation each."""
         rows = self._rows(rows)
         theta = self._check(theta, rows)
-        self._admit(rows, "gradient")
-        value, grad = self._evaluate_loss_and_grad(theta, rows)
-        update_best(self.best_value, self.best_point, self.last_point, rows, theta, value)
+        unique = self._admit(rows, "gradient")
+        value, grad = self._evaluate_loss_and_grad(theta, torch.from_numpy(rows))
+        self._record(rows, theta, value, unique)
         return value, grad
+
+    def _record(self, rows: np.ndarray, theta: torch.Tensor, value: torch.Tensor, unique: bool):
+        update_best(
+            self._best_value,
+            self._best_point,
+            self._last_point,
+            rows,
+            theta.detach().cpu().numpy(),
+            value.detach().cpu().numpy(),
+            unique,
+        )
 
     # --- the end of a restart -----------------------------------------------------------------
     def finish(self, rows, points) -> None:
@@ -169,54 +224,52 @@ class Oracle:
         Rows already finished are not changed (the call is counted as a late call).
         """
         rows = self._rows(rows)
-        points = torch.as_tensor(points, dtype=torch.float64).detach().cpu()
-        if points.shape != (rows.numel(), self.dimension):
+        points = torch.as_tensor(points, dtype=torch.float64).detach().cpu().numpy()
+        if points.shape != (rows.size, self.dimension):
             raise ValueError(
                 f"final points have shape {tuple(points.shape)}, expected "
-                f"({rows.numel()}, {self.dimension})"
+                f"({rows.size}, {self.dimension})"
             )
-        again = self.finished[rows]
-        self.late_calls.index_add_(0, rows[again], torch.ones(int(again.sum()), dtype=torch.int64))
-        unique = torch.ones(rows.numel(), dtype=torch.bool)
-        seen: set[int] = set()
-        for i, r in enumerate(rows.tolist()):  # a row given twice in one call: the first counts
-            unique[i] = r not in seen
-            seen.add(r)
+        again = self._finished[rows]
+        np.add.at(self._late_calls, rows[again], 1)
+        unique = np.zeros(rows.size, dtype=bool)  # a row given twice in one call: the first counts
+        unique[np.unique(rows, return_index=True)[1]] = True
         keep = ~again & unique
         rows, points = rows[keep], points[keep]
-        ending = rows.clone()
-        finite = torch.isfinite(points).all(dim=1)
+        ending = rows.copy()
+        finite = np.isfinite(points).all(axis=1)
         for r in rows[~finite].tolist():
             self._flag(r, "non-finite-final-point")
         rows, points = rows[finite], points[finite]
-        evaluated = _same_bits(points, self.last_point[rows]) | _same_bits(
-            points, self.best_point[rows]
+        evaluated = _same_bits(points, self._last_point[rows]) | _same_bits(
+            points, self._best_point[rows]
         )
-        chosen = points.clone()
+        chosen = points.copy()
         unevaluated = rows[~evaluated]
-        if unevaluated.numel():
-            payable = self._can_evaluate(unevaluated, "loss").cpu()
+        if unevaluated.size:
+            payable = self._payable(unevaluated, "loss")
             pay_rows = unevaluated[payable]
-            if pay_rows.numel():
-                at = (~evaluated).nonzero().reshape(-1)[payable]
-                self.loss(points[at].to(self.device), pay_rows)  # the final evaluation
-            fallback = (~evaluated).nonzero().reshape(-1)[~payable]
-            chosen[fallback] = self.best_point[rows[fallback]]
-        has_point = torch.isfinite(chosen).all(dim=1)
+            at = np.flatnonzero(~evaluated)
+            if pay_rows.size:
+                theta = torch.from_numpy(np.ascontiguousarray(points[at[payable]]))
+                self.loss(theta.to(self.device), pay_rows)  # the final evaluation
+            fallback = at[~payable]
+            chosen[fallback] = self._best_point[rows[fallback]]
+        has_point = np.isfinite(chosen).all(axis=1)
         for r in rows[~has_point].tolist():
             self._flag(r, "final-point-not-evaluated")
-        self.final_point[rows[has_point]] = chosen[has_point]
-        self.finished[ending] = True
+        self._final_point[rows[has_point]] = chosen[has_point]
+        self._finished[ending] = True
 
     def fail(self, rows, flag: str, message: str | None = None) -> None:
         """End these restarts without a point: `flag` says why, `message` the optimizer's words."""
         for r in self._rows(rows).tolist():
-            if bool(self.finished[r]):
+            if self._finished[r]:
                 continue
             self._flag(r, flag)
             if message and r not in self._row_errors:
                 self._row_errors[r] = _truncate(message)
-            self.finished[r] = True
+            self._finished[r] = True
 
     def flag(self, rows, flag: str, message: str | None = None) -> None:
         """Add `flag` to these rows whether or not they have ended (their points stay)."""
@@ -228,11 +281,11 @@ class Oracle:
     def flags(self, row: int) -> list[str]:
         """What went wrong with this row, in a fixed order (empty when nothing did)."""
         flags = list(self._row_flags.get(row, []))
-        if not bool(self.finished[row]):
+        if not self._finished[row]:
             flags.append("not-finished")
-        if int(self.late_calls[row]):
+        if self._late_calls[row]:
             flags.append("late-calls")
-        if int(self.refused_calls[row]):
+        if self._refused_calls[row]:
             flags.append("over-budget-calls")
         return flags
 
@@ -246,11 +299,12 @@ class Oracle:
     def _evaluate_loss_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
         return self._evaluator.loss_and_grad(theta)
 
-    def _affordable(self, rows: torch.Tensor, kind: str) -> torch.Tensor:
-        """Mask (k,) of rows whose other resources pay for one more evaluation of this kind."""
-        return torch.ones(rows.numel(), dtype=torch.bool)
+    def _affordable(self, rows: np.ndarray, kind: str) -> np.ndarray | bool:
+        """Mask (k,) of rows whose other resources pay for one more evaluation of this kind
+        (True: all of them)."""
+        return True
 
-    def _pay(self, counts: torch.Tensor, kind: str) -> None:
+    def _pay(self, counts: np.ndarray, kind: str) -> None:
         """Spend other resources on counts[r] evaluations of row r, or raise BudgetExceededError
         having changed nothing."""
 
@@ -260,57 +314,71 @@ class Oracle:
         if flag not in flags:
             flags.append(flag)
 
-    def _counter(self, kind: str) -> torch.Tensor:
-        return self.loss_evals if kind == "loss" else self.grad_evals
+    def _counter(self, kind: str) -> np.ndarray:
+        return self._loss_evals if kind == "loss" else self._grad_evals
 
-    def _rows(self, rows) -> torch.Tensor:
+    def _rows(self, rows) -> np.ndarray:
+        """Rows as an int64 NumPy array, checked to lie in 0 .. R-1 (all rows when None)."""
         if rows is None:
-            return torch.arange(self.restarts)
-        rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1).cpu()
-        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= self.restarts):
+            return self._all_rows
+        if isinstance(rows, torch.Tensor):
+            rows = rows.detach().cpu().numpy()
+        rows = np.asarray(rows).reshape(-1)
+        if rows.dtype != np.int64:
+            rows = rows.astype(np.int64)
+        if rows.size == 1:
+            outside = not 0 <= int(rows[0]) < self.restarts
+        else:
+            outside = rows.size > 0 and (rows.min() < 0 or rows.max() >= self.restarts)
+        if outside:
             raise IndexError(f"oracle rows must lie in 0 .. {self.restarts - 1}")
         return rows
 
-    def _admit(self, rows: torch.Tensor, kind: str) -> None:
+    def _admit(self, rows: np.ndarray, kind: str) -> bool:
         """Charge one evaluation of `kind` to each row (counted with multiplicity), or refuse the
-        whole call having charged nothing."""
-        closed = self.finished[rows]
-        if bool(closed.any()):
-            late = torch.unique(rows[closed])
-            self.late_calls[late] += 1
-            raise RowClosedError(f"{late.numel()} restart(s) of this call have already ended")
-        counts = torch.bincount(rows, minlength=self.restarts)
-        over = ~can_pay(self.budget, self.dimension, self.loss_evals, self.grad_evals, kind, counts)
+        whole call having charged nothing. Returns whether every row appears once."""
+        closed = self._finished[rows]
+        if closed.any():
+            late = np.unique(rows[closed])
+            self._late_calls[late] += 1
+            raise RowClosedError(f"{late.size} restart(s) of this call have already ended")
+        counts = np.bincount(rows, minlength=self.restarts)
+        over = ~can_pay(
+            self.budget, self.dimension, self._loss_evals, self._grad_evals, kind, counts
+        )
         if self.wall_grace is not None and self.budget.wall_seconds is not None:
-            touched = torch.unique(rows)
-            late = self.elapsed(touched) > self.budget.wall_seconds + self.wall_grace
+            touched = np.unique(rows)
+            late = self._elapsed(touched) > self.budget.wall_seconds + self.wall_grace
             over[touched[late]] = True
-        if bool(over.any()):
-            self.refused_calls[over] += 1
+        if over.any():
+            self._refused_calls[over] += 1
             raise BudgetExceededError(f"{kind} budget exceeded for some rows")
         try:
             self._pay(counts, kind)
         except BudgetExceededError:
-            self.refused_calls[counts > 0] += 1
+            self._refused_calls[counts > 0] += 1
             raise
-        self._counter(kind).add_(counts)
+        self._counter(kind)[:] += counts
+        return rows.size <= 1 or int(counts.max()) <= 1
 
-    def _check(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def _check(self, theta: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         theta = torch.as_tensor(theta, dtype=torch.float64, device=self.device)
-        if theta.shape != (rows.numel(), self.dimension):
+        if theta.shape != (rows.size, self.dimension):
             raise ValueError(
-                f"theta has shape {tuple(theta.shape)}, expected ({rows.numel()}, {self.dimension})"
+                f"theta has shape {tuple(theta.shape)}, expected ({rows.size}, {self.dimension})"
             )
         return theta.detach()
 
 
-def _same_bits(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rows of a and b (k, p) that are equal bit for bit (so -0.0 differs from 0.0, NaN never
     matches, which is what 'the point the oracle evaluated' means)."""
-    if a.numel() == 0:
-        return torch.zeros(a.shape[0], dtype=torch.bool)
-    same = (a.contiguous().view(torch.int64) == b.contiguous().view(torch.int64)).all(dim=1)
-    return same & torch.isfinite(b).all(dim=1)
+    if a.size == 0:
+        return np.zeros(a.shape[0], dtype=bool)
+    same = (np.ascontiguousarray(a).view(np.int64) == np.ascontiguousarray(b).view(np.int64)).all(
+        axis=1
+    )
+    return same & np.isfinite(b).all(axis=1)
 
 
 def _truncate(message: str) -> str:

@@ -29,6 +29,7 @@ MAGIC = b"QNTS"
 PREFIX = struct.Struct(">4sIQ")
 MAX_HEADER = 1 << 20  # bytes of JSON header (error messages, hyper-parameters, code identity)
 MAX_PAYLOAD = 1 << 31  # bytes of arrays in one message (2 GiB: 10^6 restarts x 62 float64 x 4)
+SMALL_PAYLOAD = 1 << 16  # payloads up to this size go in one write and are read in one read
 MAX_DEPTH = 32  # nesting of the JSON header
 DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8"), "|b1": np.dtype("|b1")}
 
@@ -95,7 +96,11 @@ def send(sock: socket.socket, header: dict, arrays: dict[str, np.ndarray] | None
     payload = sum(b.nbytes for b in buffers)
     if payload > MAX_PAYLOAD:
         raise ValueError(f"message payload of {payload} bytes exceeds {MAX_PAYLOAD}")
-    sock.sendall(PREFIX.pack(MAGIC, len(body), payload) + body)
+    head = PREFIX.pack(MAGIC, len(body), payload) + body
+    if payload <= SMALL_PAYLOAD:  # one write: most messages are a few rows
+        sock.sendall(b"".join([head, *(buffer.tobytes() for buffer in buffers)]))
+        return
+    sock.sendall(head)
     for buffer in buffers:
         if buffer.nbytes:
             sock.sendall(memoryview(buffer))
@@ -113,9 +118,15 @@ def receive(
         raise ChannelProtocolError(
             f"message too large (header {header_length} bytes, payload {payload_length} bytes)"
         )
-    header = _parse_header(bytes(_read(sock, header_length, deadline)))
-    layout = _layout(header.pop("arrays", []), payload_length)
-    payload = _read(sock, payload_length, deadline)
+    if payload_length <= SMALL_PAYLOAD:  # one read; a large payload waits for a valid header
+        rest = memoryview(_read(sock, header_length + payload_length, deadline))
+        header = _parse_header(bytes(rest[:header_length]))
+        layout = _layout(header.pop("arrays", []), payload_length)
+        payload = rest[header_length:]
+    else:
+        header = _parse_header(bytes(_read(sock, header_length, deadline)))
+        layout = _layout(header.pop("arrays", []), payload_length)
+        payload = _read(sock, payload_length, deadline)
     arrays = {}
     offset = 0
     for name, dtype, shape, size in layout:

@@ -78,13 +78,19 @@ def _ordered_sum(values: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cumsum(values, dim=dim).select(dim, -1)
 
 
+FORM_ARRAYS = ("offset", "weights", "support", "a", "b", "c", "labels")  # the kernel's order
+
+
 @dataclass(frozen=True, eq=False)
 class FusedProductForm:
     """A ProductForm for arithmetic 2: C-contiguous NumPy arrays for the kernel, tensors for the
-    mirror (on the evaluator's device)."""
+    mirror (on the evaluator's device). `addresses` are the kernel's pointers to the form's
+    seven arrays (offset, weights, support, a, b, c, labels), taken once when it is made: they
+    stay valid while `form` holds the arrays."""
 
     form: ProductForm
     tensors: TorchProductForm
+    addresses: tuple[int, ...]
 
     @property
     def device(self) -> torch.device:
@@ -92,12 +98,10 @@ class FusedProductForm:
 
 
 def fuse(form: ProductForm, device: str | torch.device = "cpu") -> FusedProductForm:
-    arrays = {
-        name: np.ascontiguousarray(getattr(form, name))
-        for name in ("offset", "weights", "support", "a", "b", "c", "labels")
-    }
+    arrays = {name: np.ascontiguousarray(getattr(form, name)) for name in FORM_ARRAYS}
     contiguous = ProductForm(num_parameters=form.num_parameters, **arrays)
-    return FusedProductForm(contiguous, to_torch(contiguous, device))
+    addresses = tuple(arrays[name].ctypes.data for name in FORM_ARRAYS)
+    return FusedProductForm(contiguous, to_torch(contiguous, device), addresses)
 
 
 def _mirror_chunk(form: TorchProductForm, theta: torch.Tensor, want_grad: bool):
@@ -128,12 +132,6 @@ def _mirror(fused: FusedProductForm, theta: torch.Tensor, want_grad: bool, chunk
     return yhat, loss, grad
 
 
-def _address(array: np.ndarray | torch.Tensor | None) -> int | None:
-    if array is None:
-        return None
-    return array.ctypes.data if isinstance(array, np.ndarray) else array.data_ptr()
-
-
 def _native(lib, fused: FusedProductForm, theta: torch.Tensor, want_grad: bool, want_yhat: bool):
     form = fused.form
     batch = theta.detach().contiguous()
@@ -142,10 +140,9 @@ def _native(lib, fused: FusedProductForm, theta: torch.Tensor, want_grad: bool, 
     grad = torch.empty(rows, form.num_parameters, dtype=torch.float64) if want_grad else None
     yhat = torch.empty(rows, m, dtype=torch.float64) if want_yhat else None
     code = lib.qn_product_form(
-        rows, m, terms, slots, form.num_parameters,
-        *(_address(getattr(form, name))
-          for name in ("offset", "weights", "support", "a", "b", "c", "labels")),
-        _address(batch), _address(loss), _address(grad), _address(yhat),
+        rows, m, terms, slots, form.num_parameters, *fused.addresses, batch.data_ptr(),
+        loss.data_ptr(), None if grad is None else grad.data_ptr(),
+        None if yhat is None else yhat.data_ptr(),
     )  # fmt: skip
     if code != 0:
         raise MemoryError("the fused product-form kernel could not allocate its work area")

@@ -29,7 +29,7 @@ LIBRARY_DIR = Path(__file__).with_name("_native")
 FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-Wno-psabi")
 ENVIRONMENT_SWITCH = "QNNTRAPS_NATIVE"
 
-_loaded: dict[str, ctypes.CDLL | None] = {}
+_loaded: dict[tuple[Path, str], ctypes.CDLL | None] = {}
 
 
 class NativeBuildError(RuntimeError):
@@ -85,7 +85,7 @@ def library() -> ctypes.CDLL | None:
     """The kernel's library (built on first use if need be), or None when it cannot be had."""
     if not enabled():
         return None
-    path = str(library_path())
+    path = (LIBRARY_DIR, _digest())  # what library_path() names, without building a path
     if path not in _loaded:
         try:
             lib = ctypes.CDLL(str(build()))
