@@ -16,7 +16,12 @@ import torch
 
 from qnntraps.harness import results
 from qnntraps.harness.runner import RunSettings, TrackUnavailableError, run
-from qnntraps.harness.starts import optimizer_generator, start_point, start_points
+from qnntraps.harness.starts import (
+    OptimizerGenerators,
+    optimizer_generator,
+    start_point,
+    start_points,
+)
 from qnntraps.optimizers.catalogue import (
     BUILTINS,
     OptimizerSpecError,
@@ -291,10 +296,13 @@ def test_results_do_not_depend_on_chunking_and_repeat_bit_for_bit(load, tmp_path
     assert comparable(tmp_path / "a") == comparable(tmp_path / "c")
 
 
-def test_adam_batched_equals_adam_one_restart_at_a_time(load, tmp_path):
-    """The batched torch adapter keeps restarts independent: same as torch.optim.Adam alone."""
+def test_torch_adam_batched_equals_adam_one_restart_at_a_time(load, tmp_path):
+    """The batched torch adapter keeps restarts independent: torch.optim.Adam as a plug-in
+    gives each restart what torch.optim.Adam gives it alone (the built-in `adam` is a fused
+    loop, tested in tests/test_first_order.py)."""
     instance = load("construction-coupled-p6-v1")
-    run(instance, settings("adam", 5, Budget(grad_evals=50)), tmp_path)
+    chosen = settings("torch.optim:Adam", 5, Budget(grad_evals=50), lr=0.01)
+    run(instance, dataclasses.replace(chosen, execution="in-process"), tmp_path)
     records = results.read_records(tmp_path / results.RECORDS)
     sha = find_entry(instance.id).sha256
     for r in range(5):
@@ -468,3 +476,18 @@ def test_gpu_figures_script_reports_what_the_harness_measures(load, tmp_path):
         assert row["mean_grad_evals"] == summary["metrics"]["grad_evals"]["mean"]
     assert (figures["agreement"] is not None) == torch.cuda.is_available()
     assert "vectors per second" in (out / "gpu_figures.md").read_text()
+
+
+def test_optimizer_generators_are_made_when_asked_and_are_the_documented_ones():
+    sha = "7" * 64
+    generators = OptimizerGenerators(sha, [5, 9, 2])
+    assert len(generators) == 3 and generators[1] is generators[-2]
+    for i, r in enumerate([5, 9, 2]):
+        expected = optimizer_generator(sha, r).integers(0, 2**62, 4)
+        assert np.array_equal(generators[i].integers(0, 2**62, 4), expected)
+    assert [g.bit_generator.state for g in generators[0:2]] == [
+        generators[0].bit_generator.state,
+        generators[1].bit_generator.state,
+    ]
+    with pytest.raises(IndexError):
+        generators[3]

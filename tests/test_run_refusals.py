@@ -34,10 +34,10 @@ def _refused(monkeypatch, capsys, tmp_path, *args, message: str, restarts: str =
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--optimizer", "adam", "--param", "lr=-1"], "Invalid learning rate"),
+        (["--optimizer", "adam", "--param", "lr=-1"], "lr must be a finite number >= 0"),
         (["--optimizer", "adam", "--param", "lr=nan"], "not a finite number"),
         (["--optimizer", "adam", "--param", "lr=abc"], 'lr="abc" must be a number'),
-        (["--optimizer", "adam", "--param", "betas=[2,3]"], "beta parameter"),
+        (["--optimizer", "adam", "--param", "betas=[2,3]"], "betas must be two numbers in [0, 1)"),
         (["--optimizer", "adam", "--param", "gtol=-1"], "gtol"),
         (["--optimizer", "lbfgs", "--param", "memory=0"], "memory >= 1"),
         (["--optimizer", "lbfgs", "--param", "memory=1.5"], "must be an integer"),

@@ -285,7 +285,7 @@ def test_bench_refuses_bad_settings_in_one_line(monkeypatch, capsys, tmp_path):
     for args, message in (
         (["--worker-timeout", "-1"], "--worker-timeout must be positive"),
         (["--param", "lr=nan"], "not a finite number"),
-        (["--param", "lr=-1"], "Invalid learning rate"),
+        (["--param", "lr=-1"], "lr must be a finite number >= 0"),
     ):
         code, _, err = run_cli(monkeypatch, capsys, "bench", "adam", "--suite", "quick-v1",
                                "--out", str(tmp_path / "b"), *args)  # fmt: skip

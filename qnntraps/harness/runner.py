@@ -45,8 +45,8 @@ from qnntraps.errors import QnnTrapsError
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareConfigError
 from qnntraps.harness import results
-from qnntraps.harness.starts import optimizer_generator, optimizer_seed, start_points
-from qnntraps.harness.summary import run_summary
+from qnntraps.harness.starts import OptimizerGenerators, optimizer_seed, start_points
+from qnntraps.harness.summary import Tally, run_summary
 from qnntraps.instance import Instance
 from qnntraps.optimizers.adapters import run_chunk
 from qnntraps.optimizers.catalogue import (
@@ -327,7 +327,7 @@ def run(
         plan = _prepare(instance, settings, pool)
         results.check_run(out, plan.config)
         with results.RunLock(out):
-            done = results.open_run(out, plan.config)
+            done = Tally(settings.restarts, results.open_run(out, plan.config))
             return _execute(plan, out, done, pool, progress)
 
 
@@ -340,11 +340,13 @@ def _pool(settings: RunSettings, executor: SealedExecutor | None):
     return SealedExecutor(settings.worker_timeout)
 
 
-def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
+def _execute(plan: _Plan, out: Path, done: Tally, pool, progress) -> dict:
+    """Run the restarts not yet done, appending each chunk's records as it ends; `done` is the
+    tally of the records written (only what the summary needs is kept in memory)."""
     instance, settings, config = plan.instance, plan.settings, plan.config
     hardware = evaluator = None
     restarts, chunk = settings.restarts, settings.chunk_size()
-    finished = sum(1 for r in done if 0 <= r < restarts)
+    finished = done.count
     if finished < restarts:
         if plan.backend is not None:
             from qnntraps.hardware.runs import HardwareRun
@@ -364,7 +366,7 @@ def _execute(plan: _Plan, out: Path, done: dict, pool, progress) -> dict:
     written = time.monotonic()
     for indices, records in chunks:
         results.append_records(out / results.RECORDS, records)
-        done.update({r["restart"]: r for r in records})
+        done.add(records)
         if time.monotonic() - written >= SUMMARY_INTERVAL:  # its cost grows with the records
             results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
             written = time.monotonic()
@@ -509,7 +511,7 @@ def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indice
     sha256 = plan.sha256
     if pool is None:
         x0 = torch.as_tensor(starts, device=oracle.device)
-        generators = [optimizer_generator(sha256, r) for r in indices]
+        generators = OptimizerGenerators(sha256, indices)
         oracle.start_clock()
         run_chunk(plan.kind, plan.spec.factory, plan.hyperparameters, oracle, x0, generators)
         return
@@ -555,28 +557,34 @@ def score_chunk(
     if finite.any():
         final_loss[finite] = evaluate.loss(cpu_evaluator(instance, arithmetic), final[finite])
     start_loss = evaluate.loss(cpu_evaluator(instance, arithmetic), starts)
+    loss_counts, grad_counts = oracle.loss_evals.tolist(), oracle.grad_evals.tolist()
+    by_wall = oracle.stopped_by_wall.tolist()
+    points, start_values = final.tolist(), start_loss.tolist()
+    gaps = (final_loss - cert.global_min_value).tolist()
+    values = final_loss.tolist()
+    share = wall / len(indices)
     records = []
     for i, r in enumerate(indices):
-        loss_evals, grad_evals = int(oracle.loss_evals[i]), int(oracle.grad_evals[i])
+        loss_evals, grad_evals = loss_counts[i], grad_counts[i]
         flags = oracle.flags(i)
-        gap = float(final_loss[i] - cert.global_min_value)
+        gap = gaps[i]
         within = bool(finite[i] and math.isfinite(gap) and gap <= cert.hit_tolerance)
         if within and not flags and loss_evals + grad_evals <= 1:
             flags = [*flags, "hit-at-zero-cost"]
         records.append(
             {
                 "restart": int(r),
-                "x": [float(x) for x in final[i]] if finite[i] else None,
-                "fun": float(final_loss[i]) if finite[i] else None,
+                "x": points[i] if finite[i] else None,
+                "fun": values[i] if finite[i] else None,
                 "nfev": loss_evals,
                 "njev": grad_evals,
                 "nshots": 0,
-                "start_fun": float(start_loss[i]),
+                "start_fun": start_values[i],
                 "gap": gap if finite[i] and math.isfinite(gap) else None,
                 "hit": within and not flags,
                 "equivalent_evals": loss_evals + 2 * p * grad_evals,
-                "stopped_by_wall": bool(oracle.stopped_by_wall[i]),
-                "wall_seconds": wall / len(indices),
+                "stopped_by_wall": by_wall[i],
+                "wall_seconds": share,
                 "flags": flags,
                 "error": oracle.error(i),
             }

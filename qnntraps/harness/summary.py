@@ -35,30 +35,82 @@ def is_clean(record: dict) -> bool:
     return record["fun"] is not None and not record.get("flags")
 
 
-def run_summary(config: dict, records: dict[int, dict]) -> dict:
-    """Metrics over the records of restarts 0 .. restarts-1 that are done."""
-    wanted = [records[r] for r in range(config["restarts"]) if r in records]
+class Tally:
+    """What the summary needs of each restart 0 .. restarts-1 that is done, in arrays.
+
+    A run adds its records chunk by chunk; at 10^6 restarts the tally holds about 35 MB where
+    the records themselves, kept as dicts, would hold over 1 GB. `r in tally` says whether
+    restart r is done (what resuming asks).
+    """
+
+    def __init__(self, restarts: int, records: dict[int, dict] | None = None):
+        self.restarts = restarts
+        self.done = np.zeros(restarts, dtype=bool)
+        self.has_fun = np.zeros(restarts, dtype=bool)  # a real final point (fun not null)
+        self.fun = np.zeros(restarts, dtype=np.float64)
+        self.hit = np.zeros(restarts, dtype=bool)
+        self.wall = np.zeros(restarts, dtype=bool)
+        self.nfev = np.zeros(restarts, dtype=np.int64)
+        self.njev = np.zeros(restarts, dtype=np.int64)
+        self.equivalent = np.zeros(restarts, dtype=np.int64)
+        self.flags: dict[int, tuple[str, ...]] = {}  # only restarts that carry flags
+        self.add((records or {}).values())
+
+    def __contains__(self, restart) -> bool:
+        return 0 <= restart < self.restarts and bool(self.done[restart])
+
+    def add(self, records) -> None:
+        for record in records:
+            r = record["restart"]
+            if not 0 <= r < self.restarts:
+                continue
+            flags = tuple(dict.fromkeys(record.get("flags") or ()))
+            if flags:
+                self.flags[r] = flags
+            else:
+                self.flags.pop(r, None)
+            self.done[r] = True
+            self.has_fun[r] = record["fun"] is not None
+            self.fun[r] = record["fun"] if record["fun"] is not None else 0.0
+            self.hit[r] = record["hit"] is True and not flags
+            self.wall[r] = bool(record["stopped_by_wall"])
+            self.nfev[r] = record["nfev"]
+            self.njev[r] = record["njev"]
+            self.equivalent[r] = record["equivalent_evals"]
+
+    @property
+    def count(self) -> int:
+        return int(self.done.sum())
+
+
+def run_summary(config: dict, records: dict[int, dict] | Tally) -> dict:
+    """Metrics over the records of restarts 0 .. restarts-1 that are done (records by restart
+    index, or a run's Tally of them)."""
+    tally = records if isinstance(records, Tally) else Tally(config["restarts"], records)
+    done = tally.done
     summary = {key: config[key] for key in SETTINGS if key in config}
-    summary.update(restarts=config["restarts"], done=len(wanted))
-    summary["complete"] = len(wanted) == config["restarts"]
-    flagged = Counter(flag for r in wanted for flag in dict.fromkeys(r.get("flags") or ()))
+    summary.update(restarts=config["restarts"], done=tally.count)
+    summary["complete"] = tally.count == config["restarts"]
+    flagged = Counter(flag for flags in tally.flags.values() for flag in flags)
     summary["flagged"] = dict(sorted(flagged.items()))
-    summary["non_finite_final_points"] = sum(r["fun"] is None for r in wanted)
-    summary["stopped_by_wall"] = sum(bool(r["stopped_by_wall"]) for r in wanted)
-    if not wanted:
+    summary["non_finite_final_points"] = int((done & ~tally.has_fun).sum())
+    summary["stopped_by_wall"] = int((done & tally.wall).sum())
+    if not tally.count:
         return summary
     global_min = config["global_min_value"]
-    finals = np.array([r["fun"] for r in wanted if is_clean(r)], dtype=np.float64)
+    clean = done & tally.has_fun
+    clean[list(tally.flags)] = False
+    finals = tally.fun[clean]
     with np.errstate(over="ignore", invalid="ignore"):
         gaps = finals - global_min
     metrics = summarize(
-        [r["hit"] is True and not r.get("flags") for r in wanted],
+        tally.hit[done],
         gaps[np.isfinite(gaps)],
         global_min,
         config["hit_tolerance"],
-        [r["nfev"] for r in wanted],
-        [r["njev"] for r in wanted],
-        [r["equivalent_evals"] for r in wanted],
+        tally.nfev[done],
+        tally.njev[done],
+        tally.equivalent[done],
     )
     summary["metrics"] = metrics.as_dict()
     values, counts = converged_ladder(finals[np.isfinite(finals)], LADDER_DECIMALS)

@@ -3,7 +3,8 @@
 - batched torch-style (kind "torch"): a factory ``f(params, **hyper) -> torch.optim.Optimizer``.
   The harness owns the closure: all restarts of a chunk are one (R, p) parameter tensor whose
   gradient rows are the restarts' own gradients (the closure returns the sum of per-restart
-  losses, so element-wise methods such as Adam see each restart independently). A restart stops
+  losses, so element-wise methods such as torch.optim.Adam see each restart independently, up to
+  torch's position-dependent rounding; docs/optimizers.md). A restart stops
   when its largest gradient component falls below ``gtol`` or its budget is spent; a stopped
   restart's row is restored after every step, so it never moves again.
 - scipy-style (kind "scipy"): ``minimize(fun, x0, jac=..., **hyper)`` returning an object with
@@ -17,7 +18,8 @@
   ``stop() -> bool``. The harness asks every live restart of a chunk, evaluates all their points
   in one oracle call, and tells each its values; n is the restart's remaining loss budget.
 - batched built-ins (kind "batched"): ``f(**hyper)`` returns ``run(oracle, x0, generators)``
-  driving the oracle directly (L-BFGS, SPSA, the sequential minimal optimizer).
+  driving the oracle directly (Adam, RMSProp and SGD as fused loops, L-BFGS, SPSA, the
+  sequential minimal optimizer).
 
 `run_chunk` runs any of them on one chunk and ends every restart through the oracle: at its
 recommended point (`oracle.finish`, which makes and charges the final evaluation where the point

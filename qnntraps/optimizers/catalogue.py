@@ -67,6 +67,15 @@ class OptimizerSpec:
         return values
 
 
+def _first_order(method: str):
+    def build(**hyper):
+        from qnntraps.optimizers.first_order import FirstOrder
+
+        return FirstOrder(method, **hyper)
+
+    return build
+
+
 def _lbfgs(**hyper):
     from qnntraps.optimizers.lbfgs import LBFGS
 
@@ -110,19 +119,19 @@ BUILTINS: dict[str, OptimizerSpec] = {
     spec.name: spec
     for spec in (
         OptimizerSpec(
-            "adam", "torch", torch.optim.Adam,
+            "adam", "batched", _first_order("adam"),
             (("lr", 0.01), ("betas", (0.9, 0.999)), ("eps", 1e-8), ("gtol", 1e-8)),
-            Budget(grad_evals=2000), "torch.optim.Adam on the batch of restarts",
+            Budget(grad_evals=2000), "Adam (torch.optim's rule), one fused loop over the batch",
         ),
         OptimizerSpec(
-            "rmsprop", "torch", torch.optim.RMSprop,
+            "rmsprop", "batched", _first_order("rmsprop"),
             (("lr", 0.01), ("alpha", 0.99), ("eps", 1e-8), ("gtol", 1e-8)),
-            Budget(grad_evals=2000), "torch.optim.RMSprop on the batch of restarts",
+            Budget(grad_evals=2000), "RMSProp (torch.optim's rule), one fused loop over the batch",
         ),
         OptimizerSpec(
-            "sgd", "torch", torch.optim.SGD,
+            "sgd", "batched", _first_order("sgd"),
             (("lr", 0.1), ("momentum", 0.0), ("gtol", 1e-8)),
-            Budget(grad_evals=2000), "torch.optim.SGD (plain gradient descent) on the batch",
+            Budget(grad_evals=2000), "gradient descent (torch.optim.SGD's rule), fused loop",
         ),
         OptimizerSpec(
             "lbfgs", "batched", _lbfgs,
