@@ -352,3 +352,11 @@ def test_interval_functions_are_scipy_stats_own_to_the_bit():
                     assert beta_isf(q, hits + 1, n - hits) == stats.beta.isf(q, hits + 1, n - hits)
     for q in (0.05, 0.025, 0.005, 0.5e-6):  # the Wilson interval's z = norm.isf(alpha / 2)
         assert -special.ndtri(q) == stats.norm.isf(q)
+
+
+def test_without_scipy_s_private_quantile_the_interval_is_the_same(monkeypatch):
+    from qnntraps.harness import metrics
+
+    expected = [hit_rate_interval(h, 64) for h in (0, 1, 63, 64)]
+    monkeypatch.setattr(metrics, "_boost_beta_ppf", None)  # the fallback: scipy.stats itself
+    assert [hit_rate_interval(h, 64) for h in (0, 1, 63, 64)] == expected

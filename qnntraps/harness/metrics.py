@@ -27,8 +27,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.special._ufuncs as _scipy_ufuncs
 from scipy import special
+
+try:  # SciPy's Boost-based beta quantile, the function scipy.stats.beta.ppf calls
+    from scipy.special._ufuncs import _beta_ppf as _boost_beta_ppf
+except ImportError:  # a SciPy without it: beta_ppf imports scipy.stats instead
+    _boost_beta_ppf = None
 
 from qnntraps.errors import QnnTrapsError
 
@@ -117,12 +121,11 @@ def _check_probability(name: str, value, *, open_interval: bool) -> float:
 def beta_ppf(q: float, a: float, b: float) -> float:
     """scipy.stats.beta.ppf(q, a, b), the same function, without importing scipy.stats (0.6 s
     of every command's start): SciPy's own Boost-based ufunc where this SciPy has it."""
-    ppf = getattr(_scipy_ufuncs, "_beta_ppf", None)
-    if ppf is None:
+    if _boost_beta_ppf is None:
         from scipy import stats
 
         return float(stats.beta.ppf(q, a, b))
-    return float(ppf(q, a, b))
+    return float(_boost_beta_ppf(q, a, b))
 
 
 def beta_isf(q: float, a: float, b: float) -> float:
