@@ -17,8 +17,8 @@ import torch
 from qnntraps.harness import results
 from qnntraps.harness.runner import RunSettings, TrackUnavailableError, run
 from qnntraps.harness.starts import (
-    OptimizerGenerators,
     optimizer_generator,
+    optimizer_seed,
     start_point,
     start_points,
 )
@@ -31,6 +31,7 @@ from qnntraps.optimizers.catalogue import (
 from qnntraps.oracles.budget import Budget, BudgetSpecError, parse_budget
 from qnntraps.oracles.oracle import BudgetExceededError, Oracle, update_best
 from qnntraps.registry import find_entry
+from qnntraps.seeds import SeededGenerators
 from qnntraps.simulators import compile
 from tests.test_cli import run_cli
 
@@ -479,8 +480,10 @@ def test_gpu_figures_script_reports_what_the_harness_measures(load, tmp_path):
 
 
 def test_optimizer_generators_are_made_when_asked_and_are_the_documented_ones():
+    """The generators a chunk's optimizer gets (in process and sealed: SeededGenerators of the
+    restarts' optimizer seeds) are optimizer_generator's, one object per restart."""
     sha = "7" * 64
-    generators = OptimizerGenerators(sha, [5, 9, 2])
+    generators = SeededGenerators([optimizer_seed(sha, r) for r in (5, 9, 2)])
     assert len(generators) == 3 and generators[1] is generators[-2]
     for i, r in enumerate([5, 9, 2]):
         expected = optimizer_generator(sha, r).integers(0, 2**62, 4)

@@ -45,7 +45,7 @@ from qnntraps.errors import QnnTrapsError
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareConfigError
 from qnntraps.harness import results
-from qnntraps.harness.starts import OptimizerGenerators, optimizer_seed, start_points
+from qnntraps.harness.starts import optimizer_seed, start_points
 from qnntraps.harness.summary import Tally, run_summary
 from qnntraps.instance import Instance
 from qnntraps.optimizers.adapters import run_chunk
@@ -61,6 +61,7 @@ from qnntraps.oracles.budget import Budget, BudgetSpecError, require_shots
 from qnntraps.oracles.oracle import Oracle
 from qnntraps.registry import find_entry
 from qnntraps.sealed.serve import DEFAULT_TIMEOUT, ChunkJob, SealedExecutor
+from qnntraps.seeds import SeededGenerators
 from qnntraps.simulators import compile as compile_evaluator
 from qnntraps.simulators import evaluate
 from qnntraps.simulators.evaluate import cpu_evaluator
@@ -511,7 +512,7 @@ def _run_one_chunk(plan: _Plan, pool, oracle: Oracle, starts: np.ndarray, indice
     sha256 = plan.sha256
     if pool is None:
         x0 = torch.as_tensor(starts, device=oracle.device)
-        generators = OptimizerGenerators(sha256, indices)
+        generators = SeededGenerators([optimizer_seed(sha256, r) for r in indices])
         oracle.start_clock()
         run_chunk(plan.kind, plan.spec.factory, plan.hyperparameters, oracle, x0, generators)
         return

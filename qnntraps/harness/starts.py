@@ -17,7 +17,6 @@ start point.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,27 +49,3 @@ def optimizer_seed(sha256: str, restart: int) -> int:
 def optimizer_generator(sha256: str, restart: int) -> np.random.Generator:
     """The optimizer's own random generator for restart `restart`: PCG64(optimizer_seed)."""
     return np.random.Generator(np.random.PCG64(optimizer_seed(sha256, restart)))
-
-
-class OptimizerGenerators(Sequence):
-    """The optimizer generators of a chunk's restarts, each made when first asked for.
-
-    Most optimizers never draw a random number; making 10^6 generators that nobody uses costs
-    about 40 s. Item i is `optimizer_generator(sha256, restarts[i])`, the same object on every
-    access."""
-
-    def __init__(self, sha256: str, restarts: Sequence[int]):
-        self._sha256 = sha256
-        self._restarts = list(restarts)
-        self._made: dict[int, np.random.Generator] = {}
-
-    def __len__(self) -> int:
-        return len(self._restarts)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = range(len(self))[i]  # negative indices, and IndexError past the end
-        if i not in self._made:
-            self._made[i] = optimizer_generator(self._sha256, self._restarts[i])
-        return self._made[i]

@@ -47,6 +47,7 @@ class Tally:
         self.restarts = restarts
         self.done = np.zeros(restarts, dtype=bool)
         self.has_fun = np.zeros(restarts, dtype=bool)  # a real final point (fun not null)
+        self.clean = np.zeros(restarts, dtype=bool)  # is_clean(record)
         self.fun = np.zeros(restarts, dtype=np.float64)
         self.hit = np.zeros(restarts, dtype=bool)
         self.wall = np.zeros(restarts, dtype=bool)
@@ -71,6 +72,7 @@ class Tally:
                 self.flags.pop(r, None)
             self.done[r] = True
             self.has_fun[r] = record["fun"] is not None
+            self.clean[r] = is_clean(record)
             self.fun[r] = record["fun"] if record["fun"] is not None else 0.0
             self.hit[r] = record["hit"] is True and not flags
             self.wall[r] = bool(record["stopped_by_wall"])
@@ -98,9 +100,7 @@ def run_summary(config: dict, records: dict[int, dict] | Tally) -> dict:
     if not tally.count:
         return summary
     global_min = config["global_min_value"]
-    clean = done & tally.has_fun
-    clean[list(tally.flags)] = False
-    finals = tally.fun[clean]
+    finals = tally.fun[done & tally.clean]
     with np.errstate(over="ignore", invalid="ignore"):
         gaps = finals - global_min
     metrics = summarize(

@@ -98,7 +98,7 @@ def send(sock: socket.socket, header: dict, arrays: dict[str, np.ndarray] | None
         raise ValueError(f"message payload of {payload} bytes exceeds {MAX_PAYLOAD}")
     head = PREFIX.pack(MAGIC, len(body), payload) + body
     if payload <= SMALL_PAYLOAD:  # one write: most messages are a few rows
-        sock.sendall(b"".join([head, *(buffer.tobytes() for buffer in buffers)]))
+        sock.sendall(b"".join([head, *buffers]))
         return
     sock.sendall(head)
     for buffer in buffers:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import socket
 
-import numpy as np
 import torch
 
 from qnntraps.errors import QnnTrapsError
@@ -27,6 +26,7 @@ from qnntraps.optimizers.catalogue import check_hyperparameters, resolve_optimiz
 from qnntraps.oracles.budget import Budget
 from qnntraps.sealed import channel
 from qnntraps.sealed.proxy import OracleProxy
+from qnntraps.seeds import SeededGenerators
 
 
 def main(sock: socket.socket) -> int:
@@ -67,7 +67,7 @@ def _chunk(sock: socket.socket, job: channel.Message) -> None:
     restarts, dimension = int(header["restarts"]), int(header["dimension"])
     proxy = OracleProxy(sock, restarts, dimension, Budget(**header["budget"]))
     x0 = torch.from_numpy(job.array("x0", "<f8", (restarts, dimension)))
-    generators = [np.random.Generator(np.random.PCG64(int(seed))) for seed in header["seeds"]]
+    generators = SeededGenerators(header["seeds"])
     try:
         spec = resolve_optimizer(header["optimizer"], header.get("kind"))
         hyper = spec.hyperparameters(header.get("overrides") or {})
