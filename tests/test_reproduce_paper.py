@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 import qnntraps
+from qnntraps.harness.records import reproducible_part
+from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.starts import start_points
 from qnntraps.registry import find_entry
 
@@ -40,7 +43,8 @@ def table_rows(text: str) -> dict[tuple[str, int, str], list[str]]:
 def test_small_reproduction(tmp_path, monkeypatch):
     tool = load_tool(monkeypatch)
     restarts = 40
-    assert tool.main(["--restarts", str(restarts), "--max-p", "4", "--out", str(tmp_path)]) == 0
+    argv = ["--restarts", str(restarts), "--max-p", "4", "--out", str(tmp_path), "--jobs", "1"]
+    assert tool.main(argv) == 0
     text = (tmp_path / "table.md").read_text()
     assert "fresh, uninterrupted run of the whole script" in text and "RESUMED" not in text
     assert "CPU cores" in text and "load average" in text
@@ -60,5 +64,34 @@ def test_small_reproduction(tmp_path, monkeypatch):
         assert rows[("construction-coupled", 4, name)][7:10] == ["—", "—", "—"]
     assert (tmp_path / "hit_rate_vs_p_construction.png").stat().st_size > 10_000
     # A second invocation only resumes: the table must not pass its time off as the experiment's.
-    tool.main(["--restarts", str(restarts), "--max-p", "4", "--out", str(tmp_path)])
+    tool.main(argv)
     assert "RESUMED" in (tmp_path / "table.md").read_text()
+
+
+@pytest.mark.slow
+def test_rows_in_two_processes_write_the_same_records(tmp_path, monkeypatch):
+    # the script itself (spawned workers import it as a file), against the serial rows above
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    common = ["--restarts", "24", "--max-p", "4"]
+    tool = load_tool(monkeypatch)
+    assert tool.main([*common, "--out", str(serial), "--jobs", "1"]) == 0
+    done = subprocess.run(
+        [sys.executable, str(TOOL), *common, "--out", str(parallel), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    folders = sorted(p.parent.relative_to(serial) for p in serial.rglob(RECORDS))
+    assert len(folders) == 9
+    for folder in folders:
+        ours = read_records(serial / folder / RECORDS)
+        theirs = read_records(parallel / folder / RECORDS)
+        assert sorted(ours) == sorted(theirs) == list(range(24))
+        for r in ours:
+            assert reproducible_part(ours[r]) == reproducible_part(theirs[r])
+    # the table's rows are the same runs, in the same order
+    assert (
+        table_rows((serial / "table.md").read_text()).keys()
+        == table_rows((parallel / "table.md").read_text()).keys()
+    )

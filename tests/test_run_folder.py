@@ -5,6 +5,7 @@ finished, unfinished and in-progress runs (qnntraps.harness.results, summary, re
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from qnntraps.atomic import WriteError, json_text
 from qnntraps.harness import report, results
-from qnntraps.harness.records import OLD_NAMES, normalize
+from qnntraps.harness.records import OLD_NAMES, are_numbers, is_number, normalize
 from qnntraps.harness.results import RunFolderError, RunLock
 from qnntraps.harness.summary import run_summary
 from qnntraps.registry import find_entry
@@ -583,3 +584,27 @@ def test_report_of_a_folder_without_runs(tmp_path):
         report.find_runs(tmp_path)
     with pytest.raises(RunFolderError, match="not a folder"):
         report.find_runs(tmp_path / "missing")
+
+
+class _Float(float):
+    pass
+
+
+NUMBER_CASES = [0.0, -0.0, 1.5, 1e308, 5e-324, math.inf, -math.inf, math.nan, 0, -3, 2**80,
+                True, False, None, "1.0", [1.0], _Float(2.0), _Float(math.nan)]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", NUMBER_CASES, ids=repr)
+def test_is_number_is_its_definition(value):
+    # the fast paths for exact float and int give what the definition says for every type
+    definition = (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    )
+    assert is_number(value) is definition
+    assert are_numbers([1.0, value, 2.0]) is definition
+    assert are_numbers([value]) is definition
+
+
+def test_are_numbers_of_lists():
+    assert are_numbers([]) and are_numbers([0.5, -2.0]) and are_numbers([1, 2.5])
+    assert not are_numbers([0.5, math.nan]) and not are_numbers([0.5, True])

@@ -23,11 +23,13 @@ OUT/losses_<ID>_<optimizer>.png for p = 8. Times reported:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,7 @@ import qnntraps
 from qnntraps.atomic import write_bytes_atomic, write_text_atomic
 from qnntraps.certificates.reference_rates import in_gradient_flow_basin
 from qnntraps.harness.plots import plot_hit_rate_vs_p, plot_loss_histograms, reference_curves
-from qnntraps.harness.report import find_runs
+from qnntraps.harness.report import read_run
 from qnntraps.harness.results import RECORDS, read_records
 from qnntraps.harness.runner import RunSettings, run
 from qnntraps.harness.starts import start_points
@@ -72,22 +74,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-p", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "paper")
     parser.add_argument("--docs", type=Path, help="copy figures and table into DOCS/figures")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="rows run side by side in this many processes, one thread each (default: the CPUs "
+        "this process may use); the records do not depend on it",
+    )
     args = parser.parse_args(argv)
 
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     began = time.perf_counter()
     loads = [os.getloadavg()[0]]
+    tasks = [
+        (family, p, name, args.restarts, args.out)
+        for family, sizes in FAMILIES.items()
+        for name in OPTIMIZERS
+        for p in sizes
+        if p <= args.max_p
+    ]
     rows: list[Row] = []
-    for family, sizes in FAMILIES.items():
-        for name in OPTIMIZERS:
-            for p in (p for p in sizes if p <= args.max_p):
-                row = run_row(family, p, name, args.restarts, args.out)
-                loads.append(os.getloadavg()[0])
-                rows.append(row)
-                print(row_line(row), flush=True)
+    for row in run_rows(tasks, args.jobs):
+        loads.append(os.getloadavg()[0])
+        rows.append(row)
+        print(row_line(row), flush=True)
+    for family in FAMILIES:
         plot_family(family, [r for r in rows if r.family == family], args.out, args.restarts)
-    plot_histograms(args.out)
+    plot_histograms(args.out, args.max_p)
     elapsed = time.perf_counter() - began
-    table = markdown_table(rows, args.restarts, elapsed, machine_note(loads))
+    table = markdown_table(rows, args.restarts, elapsed, machine_note(loads, args.jobs))
     write_text_atomic(args.out / "table.md", table)
     print(table)
     if args.docs:
@@ -97,6 +113,23 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(figures / "paper_table.md", table)
     print(f"total {elapsed:.0f} s")
     return 0
+
+
+def run_rows(tasks: list[tuple], jobs: int):
+    """run_row of every task, in the tasks' order; `jobs` > 1 runs them in that many spawned
+    processes (each imports torch once, about 2 s, and runs one intra-op thread)."""
+    if jobs == 1 or len(tasks) < 2:
+        yield from (run_row(*task) for task in tasks)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(tasks)), context, initializer=_one_thread) as pool:
+        yield from pool.map(run_row, *zip(*tasks, strict=True))
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def run_row(family: str, p: int, name: str, restarts: int, out: Path) -> Row:
@@ -149,8 +182,9 @@ def row_line(row: Row) -> str:
     )
 
 
-def machine_note(loads: Sequence[float]) -> str:
-    """The machine in words: CPU model, CPUs this process may use, load average range."""
+def machine_note(loads: Sequence[float], jobs: int = 1) -> str:
+    """The machine in words: CPU model, CPUs this process may use, processes running rows, load
+    average range."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -160,7 +194,8 @@ def machine_note(loads: Sequence[float]) -> str:
                 break
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
-        f"{cpus} CPU cores ({model}), shared: the 1-minute load average ranged from "
+        f"{cpus} CPU cores ({model}), rows run in {jobs} process{'es' if jobs > 1 else ''} "
+        "of one thread each, machine shared: the 1-minute load average ranged from "
         f"{min(loads):.1f} to {max(loads):.1f} during the run"
     )
 
@@ -224,9 +259,13 @@ def plot_family(family: str, rows: Sequence[Row], out: Path, restarts: int) -> P
     )
 
 
-def plot_histograms(out: Path) -> None:
-    for view in find_runs(out):
-        if view.config["num_parameters"] == HISTOGRAM_P:
+def plot_histograms(out: Path, max_p: int) -> None:
+    """The losses histograms of the p = HISTOGRAM_P runs (only their records are read)."""
+    if HISTOGRAM_P > max_p:
+        return
+    for family in FAMILIES:
+        for name in OPTIMIZERS:
+            view = read_run(out / name / f"{family}-p{HISTOGRAM_P}-v1")
             instance = qnntraps.load(view.config["instance"])
             plot_loss_histograms(
                 [r["start_fun"] for r in view.records],

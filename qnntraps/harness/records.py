@@ -116,7 +116,10 @@ def normalize(record: dict) -> dict:
     """A record under the current names (old names renamed; flags, error and nshots defaulted)."""
     if not isinstance(record, dict):
         return record
-    renamed = {OLD_NAMES.get(key, key): value for key, value in record.items()}
+    if OLD_NAMES.keys().isdisjoint(record):  # every record written since the rename
+        renamed = dict(record)
+    else:
+        renamed = {OLD_NAMES.get(key, key): value for key, value in record.items()}
     renamed.setdefault("flags", [])
     renamed.setdefault("error", None)
     renamed.setdefault("nshots", 0)
@@ -133,7 +136,19 @@ def is_int(value) -> bool:
 
 
 def is_number(value) -> bool:
+    kind = type(value)  # the two exact types JSON gives first: this runs per coordinate
+    if kind is float:
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def are_numbers(values: list) -> bool:
+    """is_number of every element (a final point's coordinates), in one pass when all are floats."""
+    if all(type(v) is float for v in values):
+        return all(map(math.isfinite, values))
+    return all(is_number(v) for v in values)
 
 
 def record_problem(record) -> str | None:
@@ -164,7 +179,7 @@ def record_problem(record) -> str | None:
     if not (error is None or isinstance(error, str)):
         return "error is not a string or null"
     point = record.get("x")
-    if not (point is None or (isinstance(point, list) and all(is_number(v) for v in point))):
+    if not (point is None or (isinstance(point, list) and are_numbers(point))):
         return "x is not a list of finite numbers or null"
     if "wall_seconds" in record and not is_number(record["wall_seconds"]):
         return "wall_seconds is not a finite number"
