@@ -12,14 +12,18 @@ qnntraps.verify_submission("board/submissions/adam.json", sample=20)
 qnntraps.render_leaderboard("board")
 """
 
-from qnntraps.certificates.reference_rates import (
+from qnntraps import numerics as _numerics
+
+_numerics.pin()  # before numpy, scipy or torch load: the same kernels on every AVX2 machine
+
+from qnntraps.certificates.reference_rates import (  # noqa: E402
     NoClosedFormError,
     ReferenceRates,
     reference_rates,
 )
-from qnntraps.errors import QnnTrapsError
-from qnntraps.instance import Certificate, Instance
-from qnntraps.registry import RegistryEntry, list_instances, load
+from qnntraps.errors import QnnTrapsError  # noqa: E402
+from qnntraps.instance import Certificate, Instance  # noqa: E402
+from qnntraps.registry import RegistryEntry, list_instances, load  # noqa: E402
 
 __all__ = [
     "BenchResult",

@@ -15,7 +15,7 @@ from qnntraps.model import (
     PauliSumObservable,
     ProductObservable,
 )
-from qnntraps.simulators import compile, dense, statevector
+from qnntraps.simulators import compile, dense, native, statevector
 from qnntraps.simulators.evaluator import statevector_strategy
 from tests.assertions import assert_allclose
 from tests.conftest import SMALL_IDS
@@ -184,3 +184,43 @@ def test_diagonal_tables_beyond_their_limit_are_refused(monkeypatch):
     monkeypatch.setattr(statevector, "MAX_TABLE_ENTRIES", 10 * 2**n)
     with pytest.raises(UnsupportedStructureError, match="diagonal tables"):
         statevector.compile_statevector(model)
+
+
+def _torch_and_native(monkeypatch, program, theta):
+    """(loss, grad, predictions) from the compiled in-place gates, then from the torch gates."""
+    compiled = (*statevector.loss_and_grad(program, theta), statevector.predictions(program, theta))
+    with monkeypatch.context() as patch:
+        patch.setattr(native, "library", lambda: None)
+        reference = (
+            *statevector.loss_and_grad(program, theta),
+            statevector.predictions(program, theta),
+        )
+    return compiled, reference
+
+
+@pytest.mark.skipif(native.library() is None, reason="the compiled kernels are not built here")
+@pytest.mark.parametrize("n, loss, mixture, pauli_sum", CASES)
+def test_compiled_gates_give_the_torch_gates_bits(monkeypatch, rng, n, loss, mixture, pauli_sum):
+    # every gate kind (one-qubit X, Y, Z; strings with flips, signs and powers of i; fused
+    # diagonals, real and complex; shared parameters) through both implementations
+    for _ in range(3):
+        model = random_model(rng, n, 5, 24, loss, mixture, pauli_sum)
+        program = statevector_strategy(model, "cpu").program
+        inputs = program.states.clone()
+        for rows in (1, 7):
+            theta = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=(rows, 5)))
+            compiled, reference = _torch_and_native(monkeypatch, program, theta)
+            for ours, theirs in zip(compiled, reference, strict=True):
+                assert torch.equal(ours, theirs)
+        assert torch.equal(program.states, inputs)  # updated in place, never the inputs
+
+
+@pytest.mark.skipif(native.library() is None, reason="the compiled kernels are not built here")
+@pytest.mark.parametrize("instance_id", ["barren-plateau-n6-l64-v1", "teacher-student-n4-l2-v1"])
+def test_compiled_gates_on_shipped_circuits(monkeypatch, load, rng, instance_id):
+    instance = load(instance_id)
+    program = compile(instance).program
+    theta = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=(3, instance.num_parameters)))
+    compiled, reference = _torch_and_native(monkeypatch, program, theta)
+    for ours, theirs in zip(compiled, reference, strict=True):
+        assert torch.equal(ours, theirs)

@@ -2,6 +2,7 @@
 circuits, beside PennyLane lightning.qubit (adjoint) and Qiskit Aer where they are installed.
 
     python tools/statevector_benchmark.py [--qubits 8 12 16] [--restarts 16] [--repeats 3]
+    python tools/statevector_benchmark.py --gates [--qubits 8 12 16] [--restarts 16] [--repeats 3]
 
 For each shipped barren-plateau file with n in --qubits: loss and loss-and-gradient of
 --restarts parameter vectors, batched as a user of each simulator would (qnntraps: one batched
@@ -120,14 +121,56 @@ def _first_loss(simulator: str, out):
     return out[0].data.evs[0]
 
 
+def compare_gates(qubits: list[int], restarts: int, rounds: int) -> None:
+    """Our torch gates against the compiled in-place ones, alternated in this process."""
+    import statistics
+
+    import torch
+
+    import qnntraps
+    from qnntraps.simulators import compile, native, statevector
+
+    torch.set_num_threads(1)
+    built = native.library
+    if built() is None:
+        raise SystemExit("the compiled kernels are not built here; nothing to compare")
+    print("| file | restarts | torch gates s/restart | compiled s/restart | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for n in qubits:
+        instance = qnntraps.load(instance_id(n, BARREN_PLATEAU_LAYERS[n][0]))
+        program = compile(instance).program
+        theta = torch.from_numpy(
+            np.random.default_rng(0).uniform(0, 2 * np.pi, (restarts, instance.num_parameters))
+        )
+        seconds = {"torch": [], "compiled": []}
+        try:
+            for _ in range(rounds):
+                for mode in seconds:
+                    native.library = built if mode == "compiled" else (lambda: None)
+                    began = time.process_time()
+                    statevector.loss_and_grad(program, theta)
+                    seconds[mode].append((time.process_time() - began) / restarts)
+        finally:
+            native.library = built
+        old, new = (statistics.median(seconds[m]) for m in ("torch", "compiled"))
+        print(f"| {instance.id} | {restarts} | {old:.4g} | {new:.4g} | {old / new:.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--gates", action="store_true",
+        help="instead: our torch gates against the compiled ones (loss and gradient)",
+    )  # fmt: skip
     parser.add_argument("--qubits", type=int, nargs="+", default=[8, 12, 16])
     parser.add_argument("--restarts", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.gates:
+        compare_gates(args.qubits, args.restarts, args.repeats)
+        return
     if args.child:
         simulator, n, gradient = json.loads(args.child)
         result = measure(simulator, n, args.restarts, args.repeats, gradient, args.threads)

@@ -1,9 +1,12 @@
-"""Build and load the compiled product-form kernel (fused_product.c), with gcc, through ctypes.
+"""Build and load the compiled kernels, with gcc, through ctypes: the product form's
+(fused_product.c) and the statevector simulator's in-place gates (statevector_kernels.c), in one
+library.
 
 `library()` returns the loaded library, or None where it cannot be had: then fused_product.py
-runs its torch mirror, which gives the same bits more slowly. The library is built once per
-source and compiler flags into LIBRARY_DIR (named by their sha256, so a stale build is never
-loaded): by the README's set-up (`main`), or on first use.
+runs its torch mirror and statevector.py its torch gates, which give the same bits more
+slowly. The library is built once per source and compiler flags into LIBRARY_DIR (named by
+their sha256, so a stale build is never loaded): by the README's set-up (`main`), or on first
+use.
 QNNTRAPS_NATIVE=0 turns it off (the tests use it to run the mirror).
 
 The flags matter for the bits: no fast-math and no contraction into fused multiply-adds, so the
@@ -24,7 +27,9 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("fused_product.c")
-SOURCES = (SOURCE, SOURCE.with_name("fused_product_block.h"))  # the .c includes the .h
+STATEVECTOR_SOURCE = SOURCE.with_name("statevector_kernels.c")
+# compiled into one library; fused_product.c includes the .h
+SOURCES = (SOURCE, SOURCE.with_name("fused_product_block.h"), STATEVECTOR_SOURCE)
 LIBRARY_DIR = Path(__file__).with_name("_native")
 FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-Wno-psabi")
 ENVIRONMENT_SWITCH = "QNNTRAPS_NATIVE"
@@ -63,7 +68,7 @@ def build(compiler: str | None = None) -> Path:
     os.close(handle)
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, "-o", temporary, str(SOURCE), "-lm"],
+            [compiler, *FLAGS, "-o", temporary, str(SOURCE), str(STATEVECTOR_SOURCE), "-lm"],
             capture_output=True,
             text=True,
             check=False,
@@ -97,8 +102,23 @@ def library() -> ctypes.CDLL | None:
             lib.qn_product_form.argtypes = [ctypes.c_int64] * 5 + [ctypes.c_void_p] * 11
             lib.qn_sincos2.restype = None
             lib.qn_sincos2.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 3
+            _statevector_signatures(lib)
         _loaded[path] = lib
     return _loaded[path]
+
+
+def _statevector_signatures(lib: ctypes.CDLL) -> None:
+    """statevector_kernels.c: (R, K, N, state, ...) with states and tables by address."""
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.qn_sv_rotate.restype = None
+    lib.qn_sv_rotate.argtypes = [i64, i64, i64, ptr, ptr, ptr, i64, i64, i64, i64]
+    for name in ("qn_sv_rotate_y", "qn_sv_rotate_z"):
+        getattr(lib, name).restype = None
+        getattr(lib, name).argtypes = [i64, i64, i64, ptr, ptr, ptr, i64, i64]
+    lib.qn_sv_diagonal.restype = None
+    lib.qn_sv_diagonal.argtypes = [i64, i64, i64, ptr, ptr, ptr]
+    lib.qn_sv_generator_inner.restype = ctypes.c_int
+    lib.qn_sv_generator_inner.argtypes = [i64, i64, i64, ptr, ptr, i64, i64, i64, ptr]
 
 
 def status() -> str:

@@ -42,6 +42,7 @@ from qnntraps.model import (
     ProductObservable,
 )
 from qnntraps.pauli import I, X, Y, Z
+from qnntraps.simulators import native
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 MAX_INPUT_AMPLITUDES = 2**26  # K * 2^n: inputs held as pure states (1 GiB)
@@ -61,6 +62,8 @@ class Rotation:
     sign: torch.Tensor | None  # (2,)*n of +-1 over the Z and Y factors, None when there are none
     y_count: int  # number of Y factors: H psi carries i**y_count
     single: tuple[int, int] | None  # (qubit, Pauli code) for a one-qubit generator
+    flip_mask: int = 0  # the flipped qubits as bits of an amplitude's index (qubit q: n - 1 - q)
+    z_mask: int = 0  # the Z and Y factors' qubits, likewise: sign = (-1)^popcount(index & z_mask)
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,7 +236,16 @@ def _rotation(codes: np.ndarray, parameter: int, angle: float, device, table: bo
             torch.tensor([value], dtype=torch.float64, device=device)
             for value in (np.cos(angle), np.sin(angle))
         )
-    return Rotation(parameter, fixed, flip, sign, int(np.sum(codes == Y)), single)
+    return Rotation(
+        parameter,
+        fixed,
+        flip,
+        sign,
+        int(np.sum(codes == Y)),
+        single,
+        flip_mask=sum(1 << (n - 1 - q) for q in flip),
+        z_mask=sum(1 << (n - 1 - int(q)) for q in z_like),
+    )
 
 
 def _fused_diagonal(run: list[tuple[np.ndarray, float]], n: int, device) -> Diagonal:
@@ -383,6 +395,64 @@ def compile_statevector(model: Model, device: str | torch.device = "cpu") -> Sta
     )
 
 
+# --- the compiled in-place gates (statevector_kernels.c) ---------------------------------------
+
+
+def _kernels(psi: torch.Tensor):
+    """The compiled library when psi is a CPU float64 state it can update in place, else None."""
+    if psi.device.type != "cpu" or psi.dtype != torch.float64:
+        return None
+    return native.library()
+
+
+def _angle_pointers(c: torch.Tensor, s: torch.Tensor, inverse: bool):
+    """(c, s, their stride, tensors to keep alive): s negated for the inverse, as `_apply` does."""
+    s = -s if inverse else s
+    c, s = c.contiguous(), s.contiguous()
+    return c, s, 1 if c.numel() > 1 else 0
+
+
+def _apply_in_place(lib, psi: torch.Tensor, gate, theta: torch.Tensor | None, inverse: bool):
+    """`_apply` on a contiguous state this code owns, updated in place (the same bits)."""
+    rows, terms, size = psi.shape[1], psi.shape[2], psi[0, 0, 0].numel()
+    if isinstance(gate, Diagonal):
+        imag = None
+        if gate.imag is not None:
+            imag = (-gate.imag if inverse else gate.imag).contiguous()
+        lib.qn_sv_diagonal(
+            rows, terms, size, psi.data_ptr(), gate.real.data_ptr(),
+            None if imag is None else imag.data_ptr(),
+        )  # fmt: skip
+        return psi
+    if gate.parameter >= 0:
+        angle = theta[:, gate.parameter]
+        c, s = torch.cos(angle), torch.sin(angle)
+    else:
+        c, s = gate.fixed
+    c, s, stride = _angle_pointers(c, s, inverse)
+    head = (rows, terms, size, psi.data_ptr(), c.data_ptr(), s.data_ptr(), stride)
+    if gate.single is not None and gate.single[1] == Y:
+        lib.qn_sv_rotate_y(*head, gate.flip_mask)
+    elif gate.single is not None and gate.single[1] == Z:
+        lib.qn_sv_rotate_z(*head, gate.z_mask)
+    else:
+        lib.qn_sv_rotate(*head, gate.flip_mask, gate.z_mask, gate.y_count)
+    return psi
+
+
+def _generator_inner(lib, lam: torch.Tensor, psi: torch.Tensor, gate: Rotation) -> torch.Tensor:
+    """Im <lam | H_g psi> per (restart, term): (R, K), summed by tree_sum's pairwise tree."""
+    rows, terms, size = psi.shape[1], psi.shape[2], psi[0, 0, 0].numel()
+    out = torch.empty((rows, terms), dtype=torch.float64)
+    failed = lib.qn_sv_generator_inner(
+        rows, terms, size, lam.data_ptr(), psi.data_ptr(),
+        gate.flip_mask, gate.z_mask, gate.y_count, out.data_ptr(),
+    )  # fmt: skip
+    if failed:
+        raise MemoryError("the statevector kernel could not allocate its work area")
+    return out
+
+
 # --- running --------------------------------------------------------------------------------
 
 
@@ -426,6 +496,12 @@ def _apply_observable(program: StatevectorProgram, psi: torch.Tensor) -> torch.T
 
 def _forward(program: StatevectorProgram, theta: torch.Tensor) -> torch.Tensor:
     psi = program.states.expand((2, theta.shape[0]) + program.states.shape[2:])
+    lib = _kernels(psi)
+    if lib is not None:
+        psi = psi.clone(memory_format=torch.contiguous_format)  # ours: updated in place
+        for gate in program.gates:
+            _apply_in_place(lib, psi, gate, theta, inverse=False)
+        return psi
     for gate in program.gates:
         psi = _apply(psi, gate, theta, inverse=False)
     return psi
@@ -485,14 +561,25 @@ def _loss_and_grad_chunk(program: StatevectorProgram, theta: torch.Tensor):
         theta.shape[0], program.num_parameters, dtype=theta.dtype, device=theta.device
     )
     lam = m_psi
+    lib = _kernels(psi)
+    if lib is not None:
+        # psi is _forward's own copy; lam a new tensor unless M psi returned psi itself
+        psi, lam = psi.contiguous(), (lam.clone() if lam is psi else lam.contiguous())
     for gate in reversed(program.gates):
         if isinstance(gate, Rotation) and gate.parameter >= 0:
-            hr, hi = _generator_times(psi, gate)
-            # Im <lam | H psi> = sum lam_re * h_im - lam_im * h_re
-            imag = tree_sum(_flat(lam[0] * hi) - _flat(lam[1] * hr))
+            if lib is not None:
+                imag = _generator_inner(lib, lam, psi, gate)
+            else:
+                hr, hi = _generator_times(psi, gate)
+                # Im <lam | H psi> = sum lam_re * h_im - lam_im * h_re
+                imag = tree_sum(_flat(lam[0] * hi) - _flat(lam[1] * hr))
             grad[:, gate.parameter] += tree_sum(2.0 * coefficient * imag)
-        psi = _apply(psi, gate, theta, inverse=True)
-        lam = _apply(lam, gate, theta, inverse=True)
+        if lib is not None:
+            _apply_in_place(lib, psi, gate, theta, inverse=True)
+            _apply_in_place(lib, lam, gate, theta, inverse=True)
+        else:
+            psi = _apply(psi, gate, theta, inverse=True)
+            lam = _apply(lam, gate, theta, inverse=True)
     return value, grad
 
 
