@@ -744,14 +744,17 @@ def leaderboard_render(folder: Path) -> None:
 @cli.command("report")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--plots/--no-plots", default=True, show_default=True, help="write PNG figures")
-def report_command(folder: Path, plots: bool) -> None:
+@click.option(
+    "--log-counts", is_flag=True, help="losses figures: counts on a log axis (small ones show)"
+)
+def report_command(folder: Path, plots: bool, log_counts: bool) -> None:
     """Print the table of every run under FOLDER and write its PNG figures there."""
     from qnntraps.harness.report import find_runs, table, write_figures
 
     views = find_runs(folder)
     click.echo(table(views))
     if plots:
-        for path in write_figures(views, folder):
+        for path in write_figures(views, folder, log_counts=log_counts):
             click.echo(f"wrote {path}")
 
 

@@ -8,7 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from qnntraps.harness.plots import plot_gap_ecdf, plot_hit_rate_vs_p, plot_loss_histograms
+from qnntraps.harness.metrics import hit_rate_interval
+from qnntraps.harness.plots import (
+    gap_ecdf_figure,
+    ladder_tally,
+    loss_histograms_figure,
+    plot_gap_ecdf,
+    plot_hit_rate_vs_p,
+    plot_loss_histograms,
+    tts_figure,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -325,3 +334,110 @@ def test_converged_ladders_figure_draws_the_ladder_and_the_planted_value(tmp_pat
     assert_only_png(tmp_path, "c.png")
     with pytest.raises(ValueError, match="one positive count"):
         converged_ladders_figure([("bad", [0.1], [0], 0, 1e-4)])
+
+
+def _bars(ax):
+    """(x centres, heights) of every bar container on the axes, in drawing order."""
+    out = []
+    for container in ax.containers:
+        patches = list(container)
+        out.append(
+            (
+                np.array([p.get_x() + p.get_width() / 2 for p in patches]),
+                np.array([p.get_height() for p in patches]),
+            )
+        )
+    return out
+
+
+def test_converged_losses_are_counted_per_rung_with_the_certificate_beside():
+    # 233 restarts at exactly 0.125 must be one bar of 233, not two bars either side of a bin
+    # edge; 100 more sit on 0.25 up to round-off; 5 are on no rung
+    rng = np.random.default_rng(4)
+    final = np.concatenate(
+        [np.full(233, 0.125), 0.25 + rng.normal(0, 1e-12, 100), [0.3, 0.31, 0.37, 0.41, 0.45]]
+    )
+    ladder, certified = np.array([0.0, 0.125, 0.25, 0.5]), np.array([1, 4, 6, 4])
+    figure = loss_histograms_figure(
+        rng.uniform(0, 1, 338), final, ladder, global_min=0.0, ladder_counts=certified
+    )
+    right = figure.axes[1]
+    converged, certificate = _bars(right)[:2]
+    np.testing.assert_array_equal(converged[1], [233, 100])
+    assert converged[0][0] < 0.125 < certificate[0][1]  # side by side around the rung
+    np.testing.assert_allclose(certificate[1], certified / certified.sum() * final.size)
+    texts = {t.get_text() for t in right.texts}
+    assert {"233", "100"} <= texts
+    off = [
+        p.get_height() for p in right.patches if p.get_facecolor()[:3] == pytest.approx((0.35,) * 3)
+    ]
+    assert sum(off) == 5
+    labels = right.get_legend_handles_labels()[1]
+    assert any("328 of 338" not in label and "333 of 338" in label for label in labels)
+    assert any("L*" in label for label in labels) and right.get_yscale() == "linear"
+
+
+def test_loss_counts_on_a_log_axis_and_without_a_ladder():
+    final = np.concatenate([np.full(997, 0.5), [0.75, 0.75, 1.0]])
+    figure = loss_histograms_figure(final + 0.1, final, log_counts=True)
+    right = figure.axes[1]
+    assert right.get_yscale() == "log" and figure.axes[0].get_yscale() == "log"
+    ((x, heights),) = _bars(right)
+    np.testing.assert_array_equal(heights, [997, 2, 1])
+    np.testing.assert_array_equal(x, [0.5, 0.75, 1.0])
+
+
+def test_ladder_tally_assigns_round_off_to_its_rung():
+    counts, off = ladder_tally(np.array([0.1 + 1e-9, 0.1 - 1e-9, 0.2, 0.15, 0.2 + 1e-3]),
+                               np.array([0.2, 0.1, 0.1]))  # fmt: skip
+    np.testing.assert_array_equal(counts, [2, 1])
+    np.testing.assert_array_equal(off, [0.15, 0.2 + 1e-3])
+
+
+def test_gap_ecdf_panels_show_a_small_hit_rate_and_the_tolerance():
+    # 6 of 1000 within 1e-6 (0.6%), the rest far above: on a linear fraction axis that step is
+    # a line on the axis; here both axes are logarithmic and the legend reads the count
+    rng = np.random.default_rng(5)
+    gaps = np.concatenate([rng.uniform(0, 1e-9, 6), rng.uniform(0.01, 0.5, 994)])
+    panels = {
+        "construction-p8-v1": ({"adam": gaps, "lbfgs": gaps[::-1]}, 1e-6),
+        "separable-p4-v1": ({"adam": np.array([0.2, 0.3])}, 1e-3),
+    }
+    figure = gap_ecdf_figure(panels)
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == list(panels)
+    first = visible[0]
+    assert first.get_xscale() == "log" and first.get_yscale() == "log"
+    labels = first.get_legend_handles_labels()[1]
+    assert "adam: 6 of 1000 within tolerance (0.60%)" in labels
+    assert any(label.startswith("hit tolerance") for label in labels)
+    tolerance_line = [line for line in first.get_lines() if line.get_label().startswith("hit")]
+    assert tolerance_line[0].get_xdata()[0] == 1e-6
+    step = first.get_lines()[0]
+    x, y = np.asarray(step.get_xdata()), np.asarray(step.get_ydata())
+    assert y[np.searchsorted(x, 1e-6) - 1] == pytest.approx(0.006)
+    assert first.get_ylim()[0] < 0.001  # 1/1000 is inside the axis
+    assert "0 of 2 within tolerance" in visible[1].get_legend_handles_labels()[1][0]
+
+
+def test_tts_figure_places_runs_by_rate_and_cost_with_iso_tts_lines():
+    runs = {"adam": [("p4", 90, 1000, 2700.0), ("p16", 0, 5000, 9000.0)],
+            "lbfgs": [("p4", 95, 1000, 85.0)]}  # fmt: skip
+    figure = tts_figure(runs)
+    ax = figure.axes[0]
+    points = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    placed = [(float(p.get_xdata()[0]), float(p.get_ydata()[0]), p.get_marker()) for p in points]
+    zero_bound = hit_rate_interval(0, 5000).high
+    assert placed == [(0.09, 2700.0, "o"), (zero_bound, 9000.0, "v"), (0.095, 85.0, "o")]
+    assert points[1].get_markerfacecolor() == "none"  # 0 hits: hollow, at the upper bound
+    iso = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(iso) >= 3
+    for line in iso:  # cost x ln(0.01) / ln(1 - rate) is one constant along each line
+        x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        tts = y * np.log(0.01) / np.log1p(-x)
+        np.testing.assert_allclose(tts, tts[0], rtol=1e-12)
+        assert np.log10(tts[0]) == pytest.approx(round(np.log10(tts[0])))
+    assert {t.get_text() for t in ax.texts} >= {"p4", "p16"}
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    with pytest.raises(ValueError):
+        tts_figure({"a": [("p4", 1, 10, 0.0)]})

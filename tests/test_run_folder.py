@@ -505,7 +505,7 @@ def test_report_lists_finished_unfinished_and_in_progress_runs(tmp_path):
     assert lines[f"{ID}2/4"].endswith("unfinished")
     assert lines[f"{ID}1/4"].endswith("in progress")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
-        "done/losses.png", "gap_ecdf.png", "hit_rate_vs_p.png",
+        "done/losses.png", "gap_ecdf.png", "hit_rate_vs_p.png", "tts.png",
     ]  # fmt: skip
     assert not (tmp_path / "killed" / "losses.png").exists()
     assert (tmp_path / "killed" / results.RECORDS).read_bytes().endswith(b'"sta')  # untouched
@@ -608,3 +608,21 @@ def test_is_number_is_its_definition(value):
 def test_are_numbers_of_lists():
     assert are_numbers([]) and are_numbers([0.5, -2.0]) and are_numbers([1, 2.5])
     assert not are_numbers([0.5, math.nan]) and not are_numbers([0.5, True])
+
+
+def test_report_orders_runs_by_family_then_numeric_p():
+    # p10 after p2 and p4 (not as text), one family's runs together, damaged IDs last
+    def view(instance):
+        config = {"instance": instance, "optimizer": "adam"}
+        return report.RunView(Path(instance), config, {}, [], report.FINISHED)
+
+    ids = ["construction-p10-v1", "construction-p2-v1", "not an id", "construction-p4-v1",
+           "construction-coupled-p12-v1", "construction-coupled-p4-v1"]  # fmt: skip
+    ordered = [v.config["instance"] for v in sorted(map(view, ids), key=report._order)]
+    assert ordered == [
+        "construction-p2-v1", "construction-p4-v1", "construction-p10-v1",
+        "construction-coupled-p4-v1", "construction-coupled-p12-v1", "not an id",
+    ] or ordered == [
+        "construction-coupled-p4-v1", "construction-coupled-p12-v1",
+        "construction-p2-v1", "construction-p4-v1", "construction-p10-v1", "not an id",
+    ]  # fmt: skip

@@ -273,6 +273,7 @@ def plot_histograms(out: Path, max_p: int) -> None:
                 out / f"losses_{view.config['instance']}_{view.config['optimizer']}.png",
                 ladder_values=instance.certificate.ladder_values,
                 global_min=instance.certificate.global_min_value,
+                ladder_counts=instance.certificate.ladder_counts,
                 title=f"{view.config['optimizer']} on {view.config['instance']}",
             )
 

@@ -34,8 +34,14 @@ __all__ = [
     "reference_curves",
     "solve_profiles_figure",
     "plot_gap_ecdf",
+    "plot_gap_ecdf_panels",
+    "tts_figure",
+    "plot_tts",
+    "gap_ecdf_figure",
     "plot_hit_rate_vs_p",
     "plot_loss_histograms",
+    "loss_histograms_figure",
+    "ladder_tally",
     "gradient_variance_figure",
     "plot_gradient_variance",
     "hit_rate_by_qubits_figure",
@@ -270,6 +276,123 @@ def _bins(values: np.ndarray) -> int:
 
 
 # --- Figs. 2/3: losses at start and at convergence ------------------------------------------------
+#: A converged loss within this distance of a certified ladder value is counted on that rung
+#: (capped at a quarter of the smallest spacing between rungs, so no value can match two).
+RUNG_TOLERANCE = 1e-6
+
+
+def ladder_tally(final: np.ndarray, ladder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(counts per rung, the values on no rung): each converged loss goes to the rung it lies
+    within the tolerance of, whatever the floating-point noise around that rung."""
+    rungs = np.unique(ladder)
+    spacing = np.diff(rungs).min() / 4 if rungs.size > 1 else RUNG_TOLERANCE
+    tolerance = min(RUNG_TOLERANCE, spacing)
+    nearest = np.clip(np.searchsorted(rungs, final), 0, rungs.size - 1)
+    below = np.clip(nearest - 1, 0, rungs.size - 1)
+    pick = np.where(np.abs(final - rungs[below]) < np.abs(final - rungs[nearest]), below, nearest)
+    on = np.abs(final - rungs[pick]) <= tolerance
+    return np.bincount(pick[on], minlength=rungs.size), final[~on]
+
+
+def loss_histograms_figure(
+    start_losses,
+    final_losses,
+    ladder_values=None,
+    global_min: float | None = None,
+    title: str | None = None,
+    ladder_counts=None,
+    counts_unit: str = "local minima",
+    log_counts: bool = False,
+) -> Figure:
+    """The figure of :func:`plot_loss_histograms`, not written anywhere (tests read what it draws)."""
+    start = _finite_1d("start_losses", start_losses)
+    final = _finite_1d("final_losses", final_losses)
+    ladder = None if ladder_values is None else _finite_1d("ladder_values", ladder_values)
+    certified = None
+    if ladder_counts is not None:
+        certified = np.asarray(ladder_counts, dtype=np.float64).reshape(-1)
+        if ladder is None or certified.shape != ladder.shape or np.any(certified < 0):
+            raise ValueError("ladder_counts needs one count >= 0 per ladder value")
+    figure = Figure(figsize=(11.0, 4.2))
+    left, right = figure.subplots(1, 2)
+    left.hist(start, bins=_bins(start), color="C0", alpha=0.8,
+              label=f"losses at start (N={start.size})")  # fmt: skip
+    left.set_title("losses at start")
+    right.set_title("losses at convergence")
+    if ladder is not None and ladder.size:
+        _draw_on_ladder(right, final, ladder, certified, counts_unit)
+    else:
+        _draw_distinct(right, final)
+    if global_min is not None:
+        right.axvline(float(global_min), color="tab:red", linestyle="--", linewidth=1.2,
+                      label="L* (global min)")  # fmt: skip
+    for ax in (left, right):
+        ax.set_xlabel("loss L(θ)")
+        ax.set_ylabel("restarts")
+        entries = len(ax.get_legend_handles_labels()[1])  # headroom for the legend, by its lines
+        if log_counts:
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=0.7, top=ax.get_ylim()[1] * 10 ** (0.5 + 0.4 * entries))
+        else:
+            ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.1 + 0.15 * entries))
+        ax.legend(fontsize="small", loc="upper right")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _bar_width(positions: np.ndarray, span: float) -> float:
+    gaps = np.diff(np.unique(positions))
+    return 0.35 * float(gaps.min()) if gaps.size else 0.02 * max(span, 1e-12)
+
+
+def _annotate_counts(ax, xs, counts) -> None:
+    for x, count in zip(xs, counts, strict=True):
+        ax.annotate(str(int(count)), (x, count), ha="center", va="bottom", fontsize=7,
+                    xytext=(0, 1), textcoords="offset points")  # fmt: skip
+
+
+def _draw_on_ladder(ax, final, ladder, certified, counts_unit: str) -> None:
+    """Converged losses counted per certified rung (one bar per rung, its count written on it),
+    the certificate's own count per rung beside it, scaled to the same total, and the values on
+    no rung as a grey histogram."""
+    rungs = np.unique(ladder)
+    counts, off = ladder_tally(final, ladder)
+    span = float(max(rungs.max(), final.max() if final.size else rungs.max()) - rungs.min())
+    width = _bar_width(rungs, span)
+    hit = counts > 0
+    shift = width / 2 if certified is not None else 0.0
+    ax.bar(rungs[hit] - shift, counts[hit], width=width, color="C1",
+           label=f"converged, on a certified rung ({int(counts.sum())} of {final.size})")  # fmt: skip
+    _annotate_counts(ax, rungs[hit] - shift, counts[hit])
+    if certified is not None and certified.sum() > 0:
+        # the certificate's count per value (summed where values repeat), scaled to the restarts
+        per_rung = np.zeros(rungs.size)
+        np.add.at(per_rung, np.searchsorted(rungs, ladder), certified)
+        scaled = per_rung * (final.size / per_rung.sum())
+        ax.bar(rungs + shift, scaled, width=width, color="0.6", alpha=0.8,
+               label=f"certificate: share of {counts_unit} per value (scaled to N)")  # fmt: skip
+    if off.size:
+        ax.hist(off, bins=_bins(off), color="0.35", alpha=0.6,
+                label=f"converged, on none of these rungs ({off.size})")  # fmt: skip
+    ax.vlines(rungs, 0, 1, transform=ax.get_xaxis_transform(), colors="0.35", linestyles=":",
+              linewidth=0.8, label="certified ladder")  # fmt: skip
+
+
+def _draw_distinct(ax, final) -> None:
+    """Without a ladder: one bar per distinct value when there are few, else a histogram."""
+    values, counts = np.unique(final, return_counts=True)
+    if values.size <= _MIN_BINS:
+        span = float(values.max() - values.min())
+        ax.bar(values, counts, width=_bar_width(values, span), color="C1",
+               label=f"losses at convergence (N={final.size})")  # fmt: skip
+        _annotate_counts(ax, values, counts)
+    else:
+        ax.hist(final, bins=_bins(final), color="C1", alpha=0.8,
+                label=f"losses at convergence (N={final.size})")  # fmt: skip
+
+
 def plot_loss_histograms(
     start_losses,
     final_losses,
@@ -277,56 +400,81 @@ def plot_loss_histograms(
     ladder_values=None,
     global_min: float | None = None,
     title: str | None = None,
+    ladder_counts=None,
+    counts_unit: str = "local minima",
+    log_counts: bool = False,
 ) -> Path:
-    """Two histograms: the losses at the start points and the losses at convergence.
+    """Two panels: the losses at the start points (a histogram) and the losses at convergence.
 
-    The converged panel marks each certified ladder value (dotted grey) and the global minimum
-    L* (dashed red), when given.
+    With a certified ladder, converged losses are counted per rung (a loss within RUNG_TOLERANCE
+    of a rung counts on it, so a rung is one bar whatever the round-off around it) and each
+    bar's count is written on it; `ladder_counts` (the certificate's count per value, in
+    `counts_unit`) is drawn beside, scaled to the same total; losses on no rung form a grey
+    histogram. Without a ladder, few distinct values are one bar each. L* is the dashed red
+    line; `log_counts` puts the counts on a log axis, so that small ones stay visible.
     """
-    start = _finite_1d("start_losses", start_losses)
-    final = _finite_1d("final_losses", final_losses)
-    ladder = None if ladder_values is None else _finite_1d("ladder_values", ladder_values)
-    figure = Figure(figsize=(11.0, 4.2))
-    left, right = figure.subplots(1, 2)
-    for ax, values, label, color in (
-        (left, start, "losses at start", "C0"),
-        (right, final, "losses at convergence", "C1"),
-    ):
-        ax.hist(
-            values, bins=_bins(values), color=color, alpha=0.8, label=f"{label} (N={values.size})"
-        )
-        ax.set_xlabel("loss L(θ)")
-        ax.set_ylabel("restarts")
-        ax.set_title(label)
-    if ladder is not None and ladder.size:
-        right.vlines(
-            ladder,
-            0,
-            1,
-            transform=right.get_xaxis_transform(),
-            colors="0.35",
-            linestyles=":",
-            linewidth=1,
-            label="certified ladder",
-        )
-    if global_min is not None:
-        right.axvline(
-            float(global_min),
-            color="tab:red",
-            linestyle="--",
-            linewidth=1.2,
-            label="L* (global min)",
-        )
-    for ax in (left, right):
-        ax.set_ylim(top=ax.get_ylim()[1] * 1.25)  # headroom for the legend
-        ax.legend(fontsize="small", loc="upper right")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
+    figure = loss_histograms_figure(
+        start_losses, final_losses, ladder_values, global_min, title, ladder_counts,
+        counts_unit, log_counts,
+    )  # fmt: skip
     return _save_atomic(figure, path)
 
 
 # --- ECDF of the final gap ------------------------------------------------------------------------
+def gap_ecdf_figure(
+    panels: Mapping[str, tuple[Mapping[str, Sequence[float] | np.ndarray], float | None]],
+    floor: float = DEFAULT_GAP_FLOOR,
+    columns: int = 3,
+) -> Figure:
+    """ECDFs of final gaps, one panel per entry of `panels` (an instance, say: its title maps to
+    ({series name: gaps}, hit tolerance or None)). Both axes are logarithmic, so a hit rate of
+    0.6% is a visible step, not a line on the axis; the tolerance is a dotted line and each
+    series' legend says how many of its gaps lie within it."""
+    if not panels:
+        raise ValueError("plot_gap_ecdf needs at least one series")
+    floor = float(floor)
+    if not (np.isfinite(floor) and floor > 0):
+        raise ValueError(f"floor must be a positive finite number, not {floor!r}")
+    columns = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(5.2 * columns, 3.9 * rows))
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in grid[len(panels) :]:
+        axes.set_visible(False)
+    colors = _colors()
+    for ax, (title, (series, tolerance)) in zip(grid, panels.items(), strict=False):
+        if not series:
+            raise ValueError(f"{title}: plot_gap_ecdf needs at least one series")
+        largest, most = floor, 1
+        for index, (name, gaps) in enumerate(series.items()):
+            color = colors[index % len(colors)]
+            x, fraction = ecdf(_finite_1d(f"gaps of {name!r}", gaps))
+            if x.size == 0:
+                ax.plot([], [], color=color, label=f"{name} (no gaps)")
+                continue
+            label = f"{name} (N={x.size})"
+            if tolerance is not None:
+                within = int(np.sum(x <= tolerance))
+                label = f"{name}: {within} of {x.size} within tolerance ({within / x.size:.2%})"
+            x = np.maximum(x, floor)
+            largest, most = max(largest, float(x[-1])), max(most, x.size)
+            ax.step(x, fraction, where="post", color=color, label=label)
+        if tolerance is not None:
+            ax.axvline(max(float(tolerance), floor), color="0.3", linestyle=":", linewidth=1.2,
+                       label=f"hit tolerance {float(tolerance):.3g}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(floor / 3, max(largest * 3, floor * 10))
+        ax.set_ylim(0.5 / most, 1.6)
+        ax.set_xlabel(f"final gap L(θ) − L*  (< {floor:.0e} drawn at {floor:.0e})")
+        ax.set_ylabel("fraction with gap ≤ x")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize="x-small", loc="lower right")
+        ax.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def plot_gap_ecdf(
     series: Mapping[str, Sequence[float] | np.ndarray],
     path,
@@ -334,54 +482,88 @@ def plot_gap_ecdf(
     floor: float = DEFAULT_GAP_FLOOR,
     hit_tolerance: float | None = None,
 ) -> Path:
-    """ECDF of the final gaps L(θ_final) − L* per series, log x axis.
+    """ECDF of the final gaps L(θ_final) − L* per series in one panel (:func:`gap_ecdf_figure`).
 
     Gaps below ``floor`` (exact hits, round-off below L*) are drawn at ``floor``, as the x label
     says. ``hit_tolerance``, when given, is marked by a vertical dotted line.
     """
     if not series:
         raise ValueError("plot_gap_ecdf needs at least one series")
-    floor = float(floor)
-    if not (np.isfinite(floor) and floor > 0):
-        raise ValueError(f"floor must be a positive finite number, not {floor!r}")
-    figure = Figure(figsize=(6.4, 4.8))
+    figure = gap_ecdf_figure({title or "": (series, hit_tolerance)}, floor)
+    return _save_atomic(figure, path)
+
+
+def plot_gap_ecdf_panels(panels, path, floor: float = DEFAULT_GAP_FLOOR) -> Path:
+    """:func:`gap_ecdf_figure` written to `path`."""
+    return _save_atomic(gap_ecdf_figure(panels, floor), path)
+
+
+# --- cost against hit rate (time to solution) -------------------------------------------------
+#: TTS99 = cost per restart x ln(1 - 0.99) / ln(1 - hit rate): restarts' cost until a hit with
+#: probability 0.99, in equivalent evaluations (docs/scoring.md, "Metrics").
+TTS_TARGET = 0.99
+
+
+def tts_figure(
+    runs: Mapping[str, Sequence[tuple[str, int, int, float]]], title: str | None = None
+) -> Figure:
+    """Mean cost per restart against hit rate, one colour per series (an optimizer) and one
+    marker per run ``(label, hits, n, mean equivalent evaluations per restart)``, both axes
+    logarithmic, with dashed lines of constant TTS99 (one per decade): a run further down and
+    right is cheaper to solve with. A run with 0 hits has no rate on a log axis: it is a hollow
+    triangle at its 95% upper bound (its TTS99 is infinite)."""
+    if not runs:
+        raise ValueError("the cost figure needs at least one run")
+    figure = Figure(figsize=(8.6, 5.0))
     ax = figure.add_subplot()
     colors = _colors()
-    largest = floor
-    for index, (name, gaps) in enumerate(series.items()):
+    rates, costs = [], []
+    for index, (name, points) in enumerate(runs.items()):
         color = colors[index % len(colors)]
-        x, fraction = ecdf(_finite_1d(f"gaps of {name!r}", gaps))
-        if x.size == 0:
-            ax.plot([], [], color=color, label=f"{name} (no gaps)")
-            continue
-        x = np.maximum(x, floor)
-        largest = max(largest, float(x[-1]))
-        ax.step(
-            np.concatenate([[x[0]], x]),
-            np.concatenate([[0.0], fraction]),
-            where="post",
-            color=color,
-            label=f"{name} (N={x.size})",
-        )
-    if hit_tolerance is not None:
-        ax.axvline(
-            max(float(hit_tolerance), floor),
-            color="0.3",
-            linestyle=":",
-            linewidth=1,
-            label="hit tolerance",
-        )
+        for number, (label, hits, n, cost) in enumerate(points):
+            interval = hit_rate_interval(index_of(hits), index_of(n))
+            cost = float(cost)
+            if not (math.isfinite(cost) and cost > 0):
+                raise ValueError(f"{name}, {label}: the cost per restart must be > 0, not {cost}")
+            rate = interval.rate if hits else interval.high
+            ax.plot([rate], [cost], linestyle="none", color=color, markersize=7,
+                    marker="o" if hits else "v", markerfacecolor=color if hits else "none",
+                    label=name if number == 0 else None)  # fmt: skip
+            ax.annotate(label, (rate, cost), fontsize=6, xytext=(4, 3), textcoords="offset points")
+            rates.append(rate)
+            costs.append(cost)
+    low, high = min(rates) / 3, 1.0
+    bottom, top = min(costs) / 5, max(costs) * 5
+    grid = np.geomspace(low, 0.999, 200)
+    factor = math.log(1 - TTS_TARGET) / np.log1p(-grid)  # TTS99 = cost x factor, falling in x
+    smallest = math.floor(math.log10(bottom * factor[-1]))  # the decades crossing the axes
+    largest = math.ceil(math.log10(top * factor[0]))
+    for decade in range(smallest, largest + 1):
+        curve = 10.0**decade / factor
+        ax.plot(grid, curve, linestyle="--", color="0.75", linewidth=0.8,
+                label="TTS99 = 10^k eq. evals" if decade == smallest else None)  # fmt: skip
+        inside = np.flatnonzero((curve > bottom) & (curve < top))
+        if inside.size:  # the decade written where its line leaves the top or right edge
+            end = inside[-1]
+            ax.annotate(f"$10^{{{decade}}}$", (grid[end], curve[end]), fontsize=6, color="0.5",
+                        xytext=(-2, -8), textcoords="offset points", ha="right")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlim(floor / 3, max(largest * 3, floor * 10))
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(f"final gap L(θ) − L*  (gaps < {floor:.0e} drawn at {floor:.0e})")
-    ax.set_ylabel("fraction of restarts with gap ≤ x")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(bottom, top)
+    ax.set_xlabel("hit rate (hits / N; 0 hits: 95% upper bound)")
+    ax.set_ylabel("mean cost per restart (equivalent evaluations)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title)
     figure.tight_layout()
-    return _save_atomic(figure, path)
+    return figure
+
+
+def plot_tts(runs, path, title: str | None = None) -> Path:
+    """:func:`tts_figure` written to `path`."""
+    return _save_atomic(tts_figure(runs, title), path)
 
 
 # --- the barren plateau: gradient variance against n and against depth -----------------------

@@ -23,7 +23,12 @@ import numpy as np
 from qnntraps.atomic import remove_stale_temporaries
 from qnntraps.errors import QnnTrapsError
 from qnntraps.harness import results
-from qnntraps.harness.plots import plot_gap_ecdf, plot_hit_rate_vs_p, plot_loss_histograms
+from qnntraps.harness.plots import (
+    plot_gap_ecdf_panels,
+    plot_hit_rate_vs_p,
+    plot_loss_histograms,
+    plot_tts,
+)
 from qnntraps.harness.summary import clean_gaps, is_clean, run_summary
 from qnntraps.ids import parse_instance_id
 
@@ -33,8 +38,9 @@ IN_PROGRESS = "in progress"
 
 HIT_RATE_FIGURE = "hit_rate_vs_p.png"
 GAP_FIGURE = "gap_ecdf.png"
+TTS_FIGURE = "tts.png"
 LOSSES_FIGURE = "losses.png"
-GAP_SERIES = 12  # runs drawn in gap_ecdf.png, in table order
+GAP_PANELS = 12  # instances drawn in gap_ecdf.png (one panel each), in table order
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,13 @@ def table(views: list[RunView]) -> str:
     return "\n".join(lines)
 
 
-def write_figures(views: list[RunView], out: Path) -> list[Path]:
-    """hit_rate_vs_p.png (per optimizer and family) and gap_ecdf.png in `out`, and losses.png in
+def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> list[Path]:
+    """hit_rate_vs_p.png (per optimizer and family), gap_ecdf.png (a panel per instance) and tts.png
+    (cost against hit rate) in `out`, and losses.png in
     each run folder: finished runs only. Stale temporaries of a killed report go first."""
     out = Path(out)
     finished = [view for view in views if view.finished and "metrics" in view.summary]
-    for name in (HIT_RATE_FIGURE, GAP_FIGURE):
+    for name in (HIT_RATE_FIGURE, GAP_FIGURE, TTS_FIGURE):
         remove_stale_temporaries(out, name)
     for view in finished:
         remove_stale_temporaries(view.folder, LOSSES_FIGURE)
@@ -158,39 +165,72 @@ def write_figures(views: list[RunView], out: Path) -> list[Path]:
         for points in series.values():
             points.sort()
         written.append(plot_hit_rate_vs_p(series, out / HIT_RATE_FIGURE, "Hit rate vs p"))
-    gaps = {view.label: np.array(clean_gaps(view.config, view.records)) for view in finished}
-    if gaps:
-        written.append(
-            plot_gap_ecdf(
-                dict(list(gaps.items())[:GAP_SERIES]), out / GAP_FIGURE, "Final gap L(θ) − L*"
+    panels: dict[str, tuple[dict, float]] = {}  # one panel per instance, its runs as series
+    for view in finished:
+        instance = view.config["instance"]
+        if instance not in panels and len(panels) == GAP_PANELS:
+            continue
+        series, _ = panels.setdefault(instance, ({}, view.config["hit_tolerance"]))
+        name = view.config["optimizer"]
+        if name in series:  # two runs of one optimizer on one instance: name them by folder
+            name = f"{name} ({view.folder.name})"
+        series[name] = np.array(clean_gaps(view.config, view.records))
+    if panels:
+        written.append(plot_gap_ecdf_panels(panels, out / GAP_FIGURE))
+    costs: dict[str, list[tuple[str, int, int, float]]] = {}
+    for view in finished:
+        m = view.summary["metrics"]
+        cost = m["equivalent_evals"]["mean"]
+        if cost and cost > 0:
+            parsed = parse_instance_id(view.config["instance"])
+            name = f"{view.config['optimizer']} · {parsed.family}" + (
+                f" ({parsed.variant})" if parsed.variant else ""
             )
-        )
+            point = (f"p{parsed.p}", m["hits"], m["n"], cost)
+            costs.setdefault(name, []).append(point)
+    if costs:
+        written.append(plot_tts(costs, out / TTS_FIGURE, "Cost against hit rate (TTS99)"))
     for view in finished:
         finals = [r["fun"] for r in view.records if is_clean(r)]
         if not finals:
             continue
+        values, counts, unit = _certified_ladder(view.config)
         written.append(
             plot_loss_histograms(
                 [r["start_fun"] for r in view.records],
                 finals,
                 view.folder / LOSSES_FIGURE,
-                ladder_values=_certified_ladder(view.config),
+                ladder_values=values,
                 global_min=view.config["global_min_value"],
                 title=view.label,
+                ladder_counts=counts,
+                counts_unit=unit,
+                log_counts=log_counts,
             )
         )
     return written
 
 
+LADDER_RUNGS = 50  # the lowest rungs drawn under a run's converged losses
+
+
 def _certified_ladder(config: dict):
-    """The instance's certified ladder (50 lowest rungs), or None when the registry does not hold
-    the file this run used (another version, or another registry)."""
+    """(values, counts, what the counts count) of the instance's certified ladder, its lowest
+    LADDER_RUNGS rungs, or (None, None, "") when the registry does not hold the file this run
+    used (another version, or another registry) or the certificate has no ladder."""
     from qnntraps.registry import find_entry, load
 
     try:
         if find_entry(config["instance"]).sha256 != config.get("sha256"):
-            return None
-        ladder = load(config["instance"]).certificate.ladder_values
+            return None, None, ""
+        certificate = load(config["instance"]).certificate
     except QnnTrapsError:
-        return None
-    return None if ladder is None else ladder[:50]
+        return None, None, ""
+    if certificate.ladder_values is None:
+        return None, None, ""
+    unit = "local minima" if certificate.ladder_counts_unit == "minima" else "multistart starts"
+    return (
+        certificate.ladder_values[:LADDER_RUNGS],
+        certificate.ladder_counts[:LADDER_RUNGS],
+        unit,
+    )
