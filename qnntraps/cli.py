@@ -442,8 +442,9 @@ def run_command(
             from qnntraps.sealed.serve import SealedExecutor
 
             executor = stack.enter_context(SealedExecutor(settings.worker_timeout, early))
-        for instance_id in ids:
-            _run_one(instance_id, settings, optimizer_name, out, executor)
+        for number, instance_id in enumerate(ids, 1):
+            where = f"[{number}/{len(ids)}] " if len(ids) > 1 else ""
+            _run_one(instance_id, settings, optimizer_name, out, executor, where)
 
 
 def _run_settings(
@@ -486,12 +487,13 @@ def _hardware(path: Path | None):
     return load_hardware_config(path)
 
 
-def _run_one(instance_id, settings, optimizer_name, out, executor) -> None:
+def _run_one(instance_id, settings, optimizer_name, out, executor, where: str = "") -> None:
     from qnntraps.harness.runner import run
 
     instance = load(instance_id)
     started = time.perf_counter()
-    with _LazyProgress(settings.restarts, f"{instance_id} · {optimizer_name}") as progress:
+    label = f"{where}{instance_id} · {optimizer_name}"
+    with _LazyProgress(settings.restarts, label) as progress:
         summary = run(instance, settings, out / instance_id, progress, executor)
     m = summary["metrics"]
     interval = m["hit_rate_interval"]
@@ -509,16 +511,23 @@ def _run_one(instance_id, settings, optimizer_name, out, executor) -> None:
 
 
 class _LazyProgress:
-    """A progress bar that appears only once the run has passed its checks (so that a refused
-    command prints its one-line error and nothing else)."""
+    """A progress bar with an ETA on standard error that appears only once the run has passed
+    its checks (so that a refused command prints its one-line error and nothing else), and not
+    at all when standard error is not a terminal (logs and pipes stay clean). The harness
+    updates it within chunks as well as after them."""
 
     def __init__(self, length: int, label: str):
         self.length, self.label = length, label
         self.bar = None
+        self.quiet = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
     def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar = click.progressbar(
+                length=total, label=self.label, file=sys.stderr, show_eta=True, show_pos=True
+            )
             self.bar.__enter__()
         self.bar.update(done - self.bar.pos)
 
@@ -581,7 +590,7 @@ def bench_command(
     hardware = _hardware(hardware_config)  # bench checks that the suite's track goes with it
     if out is None:
         out = Path("runs") / suite.id / re.sub(r"[^A-Za-z0-9._-]+", "_", optimizer_name)
-    with _SuiteProgress() as progress:
+    with _SuiteProgress(len(suite.entries)) as progress:
         result = bench(
             optimizer_name,
             suite,
@@ -599,15 +608,18 @@ def bench_command(
 
 
 class _SuiteProgress:
-    """One progress bar per instance of a suite, each shown once its run has passed its checks."""
+    """One progress bar per instance of a suite, each shown once its run has passed its checks
+    and labelled with its place among the suite's `count` instances."""
 
-    def __init__(self):
-        self.instance, self.bar = None, None
+    def __init__(self, count: int | None = None):
+        self.instance, self.bar, self.count, self.number = None, None, count, 0
 
     def __call__(self, instance: str, done: int, total: int) -> None:
         if instance != self.instance:
             self.__exit__(None, None, None)
-            self.instance, self.bar = instance, _LazyProgress(total, instance)
+            self.number += 1
+            where = f"[{self.number}/{self.count}] " if self.count else f"[{self.number}] "
+            self.instance, self.bar = instance, _LazyProgress(total, where + instance)
         self.bar(done, total)
 
     def __enter__(self):

@@ -31,6 +31,7 @@ from qnntraps.optimizers.catalogue import (
 from qnntraps.oracles.budget import Budget, BudgetSpecError, parse_budget
 from qnntraps.oracles.oracle import BudgetExceededError, Oracle, update_best
 from qnntraps.registry import find_entry
+from qnntraps.registry import load as load_instance
 from qnntraps.seeds import SeededGenerators
 from qnntraps.simulators import compile
 from tests.test_cli import run_cli
@@ -494,3 +495,56 @@ def test_optimizer_generators_are_made_when_asked_and_are_the_documented_ones():
     ]
     with pytest.raises(IndexError):
         generators[3]
+
+
+def test_spent_fraction_is_the_largest_limit_spent():
+    from qnntraps.oracles.budget import spent_fraction
+
+    budget = Budget(grad_evals=10, evals=400, wall_seconds=2.0)
+    loss, grad = np.array([0, 0, 100, 0]), np.array([3, 0, 1, 50])
+    elapsed = np.array([0.1, np.nan, 0.2, 1.0])
+    # p = 4: equivalent evaluations = loss + 8 grad
+    np.testing.assert_allclose(
+        spent_fraction(budget, 4, loss, grad, elapsed), [0.3, 0.0, 0.27, 1.0]
+    )
+    assert spent_fraction(Budget(loss_evals=5), 4, loss, grad).tolist() == [0, 0, 1, 0]
+
+
+def test_progress_is_reported_within_a_chunk_and_changes_nothing(tmp_path, monkeypatch):
+    # one chunk of 40 restarts: before, the bar stood at 0 until the chunk ended
+    import qnntraps.harness.runner as runner
+
+    instance = load_instance("construction-coupled-p4-v1")
+    spec = resolve_optimizer("adam")
+    settings = RunSettings(spec, spec.hyperparameters(), Budget(grad_evals=300), 40, chunk=40)
+    run(instance, settings, tmp_path / "quiet")
+    monkeypatch.setattr(runner, "PROGRESS_INTERVAL", 0.0)
+    calls = []
+    run(instance, settings, tmp_path / "watched", lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 40) and calls[-1] == (40, 40)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and any(0 < d < 40 for d in done)
+    quiet = (tmp_path / "quiet" / results.RECORDS).read_bytes().splitlines()
+    watched = (tmp_path / "watched" / results.RECORDS).read_bytes().splitlines()
+    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "wall_seconds"}  # noqa: E731
+    assert [strip(x) for x in quiet] == [strip(x) for x in watched]
+
+
+def test_the_cli_progress_bar_is_quiet_off_a_terminal_and_names_its_place(monkeypatch):
+    import io
+
+    from qnntraps import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, shown in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with cli._SuiteProgress(13) as progress:
+            progress("construction-p4-v1", 0, 100)
+            progress("construction-p4-v1", 50, 100)
+            progress("separable-p4-v1", 100, 100)
+        text = stream.getvalue()
+        assert ("[1/13] construction-p4-v1" in text and "[2/13] separable-p4-v1" in text) is shown
+        assert (text == "") is not shown

@@ -74,6 +74,7 @@ MAX_RESTARTS = 10**7  # restarts of one instance in one run folder
 MAX_CHUNK = 10**6  # restarts per batch
 MAX_WORKERS = 256  # processes of one run
 SUMMARY_INTERVAL = 5.0  # seconds between rewrites of summary.json during a run (and at its end)
+PROGRESS_INTERVAL = 0.25  # seconds between progress reports from within a chunk
 
 
 class TrackUnavailableError(QnnTrapsError):
@@ -357,13 +358,12 @@ def _execute(plan: _Plan, out: Path, done: Tally, pool, progress) -> dict:
             )
         else:
             evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
-    if progress is not None:
-        progress(finished, restarts)
     pending = pending_chunks(done, restarts, chunk)
+    watch = None if progress is None else _ChunkWatch(progress, finished, restarts)
     if settings.workers > 1:
         chunks = _parallel_chunks(plan, pending, settings.workers)
     else:
-        chunks = _serial_chunks(plan, pool, evaluator, hardware, pending)
+        chunks = _serial_chunks(plan, pool, evaluator, hardware, pending, watch)
     written = time.monotonic()
     for indices, records in chunks:
         results.append_records(out / results.RECORDS, records)
@@ -372,21 +372,52 @@ def _execute(plan: _Plan, out: Path, done: Tally, pool, progress) -> dict:
             results.write_json_atomic(out / results.SUMMARY, run_summary(config, done))
             written = time.monotonic()
         finished += len(indices)
-        if progress is not None:
-            progress(finished, restarts)
+        if watch is not None:
+            watch.chunk_done(finished)
     summary = run_summary(config, done)
     results.write_json_atomic(out / results.SUMMARY, summary)
     return summary
 
 
-def _serial_chunks(plan: _Plan, pool, evaluator, hardware, pending: Iterable[list[int]]):
-    """(indices, records) of each chunk, run one after another in this process."""
+class _ChunkWatch:
+    """Reports progress(done, total) as chunks end and, within a chunk, from its oracle's
+    `progress()` (at most every PROGRESS_INTERVAL seconds), never going backwards."""
+
+    def __init__(self, progress: Callable[[int, int], None], finished: int, total: int):
+        self.progress, self.finished, self.total = progress, finished, total
+        self.shown, self.checked = finished, time.monotonic()
+        progress(finished, total)
+
+    def __call__(self, oracle: Oracle) -> None:
+        now = time.monotonic()
+        if now - self.checked < PROGRESS_INTERVAL:
+            return
+        self.checked = now
+        self._show(self.finished + int(oracle.progress()))
+
+    def chunk_done(self, finished: int) -> None:
+        self.finished = finished
+        self._show(finished)
+
+    def _show(self, done: int) -> None:
+        done = min(max(done, self.shown), self.total)
+        if done > self.shown or done == self.finished:
+            self.shown = done
+            self.progress(done, self.total)
+
+
+def _serial_chunks(
+    plan: _Plan, pool, evaluator, hardware, pending: Iterable[list[int]], watch=None
+):
+    """(indices, records) of each chunk, run one after another in this process; `watch` (a
+    _ChunkWatch) observes each chunk's oracle."""
     for indices in pending:
         oracle = (
             hardware.oracle(indices, plan.budget)
             if hardware is not None
             else Oracle(evaluator, len(indices), plan.budget)
         )
+        oracle.observer = watch
         records = _scored_chunk(plan, pool, oracle, indices)
         if hardware is not None:
             hardware.annotate(records, oracle, oracle.final_point.numpy())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from qnntraps.errors import QnnTrapsError
 
 MAX_EVALUATIONS = 10**9  # loss or gradient evaluations of one restart
@@ -157,6 +159,24 @@ def _number(key: str, raw: str, integer: bool) -> int | float:
 def equivalent_evaluations(dimension: int, loss_evals, grad_evals):
     """loss_evals + 2p * grad_evals: a parameter-shift gradient costs 2p circuit evaluations."""
     return loss_evals + 2 * dimension * grad_evals
+
+
+def spent_fraction(budget: Budget, dimension: int, loss_evals, grad_evals, elapsed=None):
+    """Per row (NumPy arrays), the largest fraction of any count or wall limit spent, in [0, 1]:
+    how far a restart has come through its budget, for progress bars (shots: the hardware
+    track caps loss= and grad= at what its shots pay for, so the counts stand for them)."""
+    fraction = np.zeros(np.shape(loss_evals))
+    limits = [
+        (budget.loss_evals, loss_evals),
+        (budget.grad_evals, grad_evals),
+        (budget.evals, equivalent_evaluations(dimension, loss_evals, grad_evals)),
+    ]
+    if elapsed is not None:
+        limits.append((budget.wall_seconds, np.nan_to_num(elapsed, nan=0.0)))
+    for limit, used in limits:
+        if limit is not None and limit > 0:
+            fraction = np.maximum(fraction, np.asarray(used, dtype=np.float64) / limit)
+    return np.clip(fraction, 0.0, 1.0)
 
 
 def affordable(budget: Budget, dimension: int, loss_evals, grad_evals, loss=0, grad=0):

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from qnntraps.oracles.budget import Budget, can_pay
+from qnntraps.oracles.budget import Budget, can_pay, spent_fraction
 from qnntraps.simulators.evaluator import Evaluator
 
 MAX_ERROR_LENGTH = 500  # characters of an optimizer's error message kept in a record
@@ -137,6 +138,9 @@ class Oracle:
         # Set by sealed execution: refuse evaluations more than this many seconds past the wall
         # budget (an untrusted worker's own clock is not trusted). None: adapters are trusted.
         self.wall_grace: float | None = None
+        # Set by the harness: called with this oracle after evaluations (progress bars); it
+        # reads `progress()` and must not evaluate.
+        self.observer: Callable[[Oracle], None] | None = None
 
     # --- budget -------------------------------------------------------------------------------
     def start_clock(self, rows=None) -> None:
@@ -216,6 +220,17 @@ class Oracle:
             value.detach().cpu().numpy(),
             unique,
         )
+        if self.observer is not None:
+            self.observer(self)
+
+    def progress(self) -> float:
+        """Restarts' worth of work done: a finished row counts 1, another the largest fraction
+        of any of its budget's limits it has spent (`budget.spent_fraction`)."""
+        elapsed = time.perf_counter() - self._clock
+        spent = spent_fraction(
+            self.budget, self.dimension, self._loss_evals, self._grad_evals, elapsed
+        )
+        return float(np.sum(np.where(self._finished, 1.0, spent)))
 
     # --- the end of a restart -----------------------------------------------------------------
     def finish(self, rows, points) -> None:
