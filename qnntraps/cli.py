@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -452,30 +451,23 @@ def _run_settings(
     chunk, sealed, worker_timeout, arithmetic, workers,
 ):  # fmt: skip
     """The run's settings from the command line, every count checked (nothing written yet)."""
-    from qnntraps.harness.runner import RunSettings, check_counts
+    from qnntraps.harness.api import run_settings
     from qnntraps.optimizers.catalogue import parse_hyperparameters
-    from qnntraps.oracles.budget import parse_budget
 
-    hardware = _hardware(hardware_config)  # the runner checks that the track goes with it
-    overrides = parse_hyperparameters(params, params_file)
-    budget = parse_budget(budget_text) if budget_text else None
-    execution = None if sealed is None else ("sealed" if sealed else "in-process")
-    settings = RunSettings(
+    return run_settings(
         optimizer_name,
-        overrides,
-        budget,
         restarts,
-        track,
-        chunk,
-        hardware,
+        hyperparameters=parse_hyperparameters(params, params_file),
+        budget=budget_text or None,
         kind=kind,
-        execution=execution,
+        track=track,
+        hardware=_hardware(hardware_config),  # the runner checks that the track goes with it
+        chunk=chunk,
+        sealed=sealed,
         worker_timeout=worker_timeout,
         arithmetic=arithmetic,
         workers=workers,
     )
-    check_counts(settings)
-    return settings
 
 
 def _hardware(path: Path | None):
@@ -488,26 +480,13 @@ def _hardware(path: Path | None):
 
 
 def _run_one(instance_id, settings, optimizer_name, out, executor, where: str = "") -> None:
-    from qnntraps.harness.runner import run
+    from qnntraps.harness.api import run_with
 
     instance = load(instance_id)
-    started = time.perf_counter()
     label = f"{where}{instance_id} · {optimizer_name}"
     with _LazyProgress(settings.restarts, label) as progress:
-        summary = run(instance, settings, out / instance_id, progress, executor)
-    m = summary["metrics"]
-    interval = m["hit_rate_interval"]
-    flagged = summary.get("flagged") or {}
-    note = (
-        "; flagged: " + ", ".join(f"{flag} {count}" for flag, count in sorted(flagged.items()))
-        if flagged
-        else ""
-    )
-    click.echo(
-        f"{instance_id}: {m['hits']}/{m['n']} hits, rate {m['hit_rate']:.4f} "
-        f"[{interval['low']:.4f}, {interval['high']:.4f}] "
-        f"({time.perf_counter() - started:.1f} s){note}"
-    )
+        result = run_with(settings, instance, out, progress, executor)
+    click.echo(result.line())
 
 
 class _LazyProgress:
@@ -761,13 +740,12 @@ def leaderboard_render(folder: Path) -> None:
 )
 def report_command(folder: Path, plots: bool, log_counts: bool) -> None:
     """Print the table of every run under FOLDER and write its PNG figures there."""
-    from qnntraps.harness.report import find_runs, table, write_figures
+    from qnntraps.harness.api import report
 
-    views = find_runs(folder)
-    click.echo(table(views))
-    if plots:
-        for path in write_figures(views, folder, log_counts=log_counts):
-            click.echo(f"wrote {path}")
+    result = report(folder, figures=plots, log_counts=log_counts)
+    click.echo(result.table)
+    for path in result.figures:
+        click.echo(f"wrote {path}")
 
 
 @cli.command("export")

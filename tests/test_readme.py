@@ -81,3 +81,13 @@ def test_readme_commands_run_as_written(tmp_path):
     assert (tmp_path / "runs" / "mine" / "construction-p4-v1" / "config.json").exists()
     assert (tmp_path / "runs" / "hit_rate_vs_p.png").exists()
     assert (tmp_path / "out" / "qasm3" / "mapping.json").exists()
+
+
+def test_python_run_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(python_block("qnntraps.run("), str(README), "exec"), namespace)  # noqa: S102
+    run = namespace["run"]
+    assert (run.hits, run.n, run.hit_rate) == (30, 5000, 0.006)  # as the comment says
+    assert f"{run.interval[0]:.4f}, {run.interval[1]:.4f}" == "0.0042, 0.0086"
+    assert (tmp_path / "runs" / "construction-p4-v1" / "summary.json").exists()
