@@ -738,13 +738,31 @@ def leaderboard_render(folder: Path) -> None:
 @click.option(
     "--log-counts", is_flag=True, help="losses figures: counts on a log axis (small ones show)"
 )
-def report_command(folder: Path, plots: bool, log_counts: bool) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "ioh"]),
+    default="table",
+    show_default=True,
+    help="ioh: also write the runs in the IOHprofiler v2 layout to -o (IOHanalyzer reads it)",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder of --format ioh",
+)
+def report_command(
+    folder: Path, plots: bool, log_counts: bool, output_format: str, output: Path | None
+) -> None:
     """Print the table of every run under FOLDER and write its PNG figures there."""
     from qnntraps.harness.api import report
 
-    result = report(folder, figures=plots, log_counts=log_counts)
+    if (output_format == "ioh") != (output is not None):
+        raise click.UsageError("--format ioh and -o OUT go together")
+    result = report(folder, figures=plots, log_counts=log_counts, ioh=output)
     click.echo(result.table)
-    for path in result.figures:
+    for path in result.figures + result.ioh:
         click.echo(f"wrote {path}")
 
 

@@ -65,6 +65,7 @@ class Report:
     runs: tuple[report_module.RunView, ...]
     table: str
     figures: tuple[Path, ...]
+    ioh: tuple[Path, ...] = ()  # the IOHprofiler JSON files written, when asked
 
 
 def run_settings(
@@ -163,11 +164,20 @@ def _result(instance_id: str, optimizer: str, folder: Path, summary: dict, secon
     )
 
 
-def report(folder: str | Path, *, figures: bool = True, log_counts: bool = False) -> Report:
+def report(
+    folder: str | Path,
+    *,
+    figures: bool = True,
+    log_counts: bool = False,
+    ioh: str | Path | None = None,
+) -> Report:
     """The table of every run under `folder` and, with `figures`, its PNG figures written there
     (docs/scoring.md, "Reproducing a number"); `log_counts` puts the losses figures' counts on
-    a log axis."""
+    a log axis; `ioh` names a folder to write the runs to in the IOHprofiler v2 layout."""
+    from qnntraps.harness.ioh_export import write_ioh
+
     folder = Path(folder)
     views = report_module.find_runs(folder)
     written = report_module.write_figures(views, folder, log_counts) if figures else []
-    return Report(folder, tuple(views), report_module.table(views), tuple(written))
+    exported = write_ioh(views, Path(ioh)) if ioh is not None else []
+    return Report(folder, tuple(views), report_module.table(views), tuple(written), tuple(exported))

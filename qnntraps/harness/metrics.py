@@ -37,6 +37,7 @@ except ImportError:  # a SciPy without it: beta_ppf imports scipy.stats instead
 from qnntraps.errors import QnnTrapsError
 
 __all__ = [
+    "ERT",
     "GAP_QUANTILE_LEVELS",
     "CostStats",
     "Interval",
@@ -45,6 +46,7 @@ __all__ = [
     "TTSInterval",
     "converged_ladder",
     "ecdf",
+    "expected_running_time",
     "hit_rate_interval",
     "match_ladder",
     "summarize",
@@ -443,3 +445,68 @@ def summarize(
         gap_restarts=int(gaps.size),
         below_global_min=int(np.count_nonzero(gaps < -hit_tolerance)),
     )
+
+
+# --- expected running time (COCO) -----------------------------------------------------------------
+#: Simulated restarted runs drawn for ERT's dispersion, and the seed of their draws (fixed, so a
+#: report is the same every time it is made).
+ERT_SAMPLES = 1000
+ERT_SEED = 0
+ERT_PERCENTILES = (10.0, 90.0)
+
+
+@dataclass(frozen=True)
+class ERT:
+    """Expected running time to a target: the evaluations of all runs over the successful ones
+    (inf without a success), and the 10th and 90th percentiles of the lengths of simulated
+    restarted runs (COCO's bootstrap: draw runs at random until a successful one, summing their
+    costs)."""
+
+    value: float
+    low: float
+    high: float
+    successes: int
+    runs: int
+
+    def as_dict(self) -> dict:
+        return {
+            "value": _json_float(self.value),
+            "low": _json_float(self.low),
+            "high": _json_float(self.high),
+            "successes": self.successes,
+            "runs": self.runs,
+            "percentiles": list(ERT_PERCENTILES),
+        }
+
+
+def expected_running_time(
+    costs, successes, samples: int = ERT_SAMPLES, seed: int = ERT_SEED
+) -> ERT:
+    """ERT of runs with these costs (evaluations each spent, >= 0) and successes (booleans).
+
+    A successful run's cost is what it spent in all, an upper bound on its evaluations to the
+    target when the target was reached earlier. The percentiles come from `samples` simulated
+    restarted runs (numpy.random.default_rng(seed)): the number of failed runs before a success
+    is geometric in the success rate, each failed run's cost is drawn among the failed runs and
+    the last among the successful ones.
+    """
+    cost = np.asarray(costs, dtype=np.float64).reshape(-1)
+    hit = _check_hits(successes)
+    if cost.size != hit.size or cost.size == 0:
+        raise MetricsInputError("ERT needs one cost per run and at least one run")
+    if not np.all(np.isfinite(cost)) or np.any(cost < 0):
+        raise MetricsInputError("ERT's costs must be finite and >= 0")
+    k, n = int(hit.sum()), int(hit.size)
+    if k == 0:
+        return ERT(math.inf, math.inf, math.inf, 0, n)
+    value = float(cost.sum() / k)
+    rng = np.random.default_rng(seed)
+    failures = rng.geometric(k / n, size=samples) - 1  # failed runs before each success
+    lengths = rng.choice(cost[hit], size=samples)
+    failed = cost[~hit]
+    if failed.size and failures.sum():
+        draws = rng.choice(failed, size=int(failures.sum()))
+        owner = np.repeat(np.arange(samples), failures)
+        lengths = lengths + np.bincount(owner, weights=draws, minlength=samples)
+    low, high = np.percentile(lengths, ERT_PERCENTILES)
+    return ERT(value, float(low), float(high), k, n)

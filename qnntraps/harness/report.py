@@ -23,6 +23,7 @@ import numpy as np
 from qnntraps.atomic import remove_stale_temporaries
 from qnntraps.errors import QnnTrapsError
 from qnntraps.harness import results
+from qnntraps.harness.metrics import expected_running_time
 from qnntraps.harness.plots import (
     plot_gap_ecdf_panels,
     plot_hit_rate_vs_p,
@@ -116,7 +117,7 @@ def table(views: list[RunView]) -> str:
     header = (
         f"{'instance':<30} {'optimizer':<14} {'p':>3} {'done':>11} {'hits':>6} "
         f"{'rate':>8} {'95% interval':>19} {'TTS99 (eq. evals)':>18} {'median gap':>11} "
-        f"{'flagged':>7}"
+        f"{'flagged':>7} {'ERT (eq. evals) [10%, 90%]':>30}"
     )
     lines = [header, "-" * len(header)]
     for view in views:
@@ -133,11 +134,17 @@ def table(views: list[RunView]) -> str:
         quantiles = m["gap_quantiles"]["values"]
         median = None if quantiles is None else quantiles[2]
         flagged = sum(bool(r["flags"]) for r in view.records)
+        ert = expected_running_time(
+            [r["equivalent_evals"] for r in view.records], [r["hit"] for r in view.records]
+        )
+        ert_text = (
+            "inf" if ert.successes == 0 else f"{ert.value:.4g} [{ert.low:.3g}, {ert.high:.3g}]"
+        )
         lines.append(
             f"{start} {m['hits']:>6} {m['hit_rate']:>8.4f} "
             f"{'[' + format(interval['low'], '.4f') + ', ' + format(interval['high'], '.4f') + ']':>19} "
             f"{'inf' if tts is None else format(tts, '.4g'):>18} "
-            f"{'-' if median is None else format(median, '.3g'):>11} {flagged:>7}"
+            f"{'-' if median is None else format(median, '.3g'):>11} {flagged:>7} {ert_text:>30}"
         )
     return "\n".join(lines)
 
