@@ -56,7 +56,7 @@ def test_report_and_verify(tmp_path):
     assert isinstance(report, qnntraps.Report) and len(report.runs) == 1
     assert "construction-p4-v1" in report.table and "lbfgs" in report.table
     assert {p.name for p in report.figures} == {
-        "hit_rate_vs_p.png", "gap_ecdf.png", "tts.png", "losses.png",
+        "hit_rate_vs_p.png", "gap_ecdf.png", "tts.png", "losses.png", "ecdf_targets.png",
     }  # fmt: skip
     assert qnntraps.report(tmp_path, figures=False).figures == ()
     from qnntraps.leaderboard.verify import verify_submission

@@ -16,6 +16,7 @@ from qnntraps.harness.plots import (
     plot_gap_ecdf,
     plot_hit_rate_vs_p,
     plot_loss_histograms,
+    targets_ecdf_figure,
     tts_figure,
 )
 
@@ -441,3 +442,19 @@ def test_tts_figure_places_runs_by_rate_and_cost_with_iso_tts_lines():
     assert ax.get_xscale() == ax.get_yscale() == "log"
     with pytest.raises(ValueError):
         tts_figure({"a": [("p4", 1, 10, 0.0)]})
+
+
+def test_targets_ecdf_counts_restart_target_pairs_by_budget():
+    # three restarts, two targets (1 and 1e-3): gap 1e-9 reaches both, 0.5 only the first,
+    # None (a flagged restart) neither; costs 100, 10 and 1000
+    panels = {"construction-p4-v1": {"adam": ([100.0, 10.0, 1000.0], [1e-9, 0.5, None])}}
+    figure = targets_ecdf_figure(panels, targets=(1.0, 1e-3))
+    ax = figure.axes[0]
+    (line,) = [line for line in ax.get_lines() if line.get_label().startswith("adam")]
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    # pairs reached: restart 0 at 100 (both targets), restart 1 at 10 (target 1.0 only): 3 of 6
+    np.testing.assert_array_equal(x, [10.0, 10.0, 100.0, 100.0])
+    np.testing.assert_allclose(y, [0.0, 1 / 6, 2 / 6, 3 / 6])
+    assert "3 of 6 pairs" in line.get_label() and ax.get_xscale() == "log"
+    with pytest.raises(ValueError):
+        targets_ecdf_figure({"x": {"a": ([1.0], [0.1, 0.2])}})

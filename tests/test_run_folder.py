@@ -505,7 +505,7 @@ def test_report_lists_finished_unfinished_and_in_progress_runs(tmp_path):
     assert lines[f"{ID}2/4"].endswith("unfinished")
     assert lines[f"{ID}1/4"].endswith("in progress")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
-        "done/losses.png", "gap_ecdf.png", "hit_rate_vs_p.png", "tts.png",
+        "done/losses.png", "ecdf_targets.png", "gap_ecdf.png", "hit_rate_vs_p.png", "tts.png",
     ]  # fmt: skip
     assert not (tmp_path / "killed" / "losses.png").exists()
     assert (tmp_path / "killed" / results.RECORDS).read_bytes().endswith(b'"sta')  # untouched

@@ -37,6 +37,8 @@ __all__ = [
     "plot_gap_ecdf_panels",
     "tts_figure",
     "plot_tts",
+    "targets_ecdf_figure",
+    "plot_targets_ecdf",
     "gap_ecdf_figure",
     "plot_hit_rate_vs_p",
     "plot_loss_histograms",
@@ -496,6 +498,71 @@ def plot_gap_ecdf(
 def plot_gap_ecdf_panels(panels, path, floor: float = DEFAULT_GAP_FLOOR) -> Path:
     """:func:`gap_ecdf_figure` written to `path`."""
     return _save_atomic(gap_ecdf_figure(panels, floor), path)
+
+
+# --- runtime ECDF over targets (COCO) ------------------------------------------------------------
+#: Precision targets of the runtime ECDF: gaps L - L* of 10^1 down to 10^-8.
+ECDF_TARGETS = tuple(10.0**k for k in range(1, -9, -1))
+
+
+def targets_ecdf_figure(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float | None]]]],
+    targets: Sequence[float] = ECDF_TARGETS,
+    columns: int = 3,
+) -> Figure:
+    """COCO's runtime ECDF, one panel per entry of `panels` (an instance: {series name: (cost
+    of each restart, its final gap or None)}): the fraction of (restart, target) pairs whose
+    restart ended within the target by a budget b, against b on a log axis. A restart reaches
+    target t when its final gap is <= t, at its whole cost (an upper bound: no path is kept);
+    a restart with no gap (flagged, or no final point) reaches none."""
+    if not panels:
+        raise ValueError("the targets ECDF needs at least one panel")
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.size == 0 or not np.all(np.isfinite(targets)) or np.any(targets < 0):
+        raise ValueError("targets must be finite numbers >= 0")
+    columns = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(5.2 * columns, 3.9 * rows))
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in grid[len(panels) :]:
+        axes.set_visible(False)
+    colors = _colors()
+    for ax, (title, series) in zip(grid, panels.items(), strict=False):
+        smallest, largest = math.inf, 1.0
+        for index, (name, (costs, gaps)) in enumerate(series.items()):
+            cost = _finite_1d(f"costs of {name!r}", costs)
+            gap = np.array([np.inf if g is None else float(g) for g in gaps])
+            if gap.size != cost.size:
+                raise ValueError(f"{name}: one gap (or None) per cost")
+            reached = gap[:, None] <= targets[None, :]  # (restarts, targets)
+            times = np.sort(np.repeat(cost, targets.size)[reached.ravel()])
+            total = cost.size * targets.size
+            label = f"{name} ({int(reached.sum())} of {total} pairs)"
+            if times.size == 0:
+                ax.plot([], [], color=colors[index % len(colors)], label=label)
+                continue
+            times = np.maximum(times, 1.0)
+            smallest, largest = min(smallest, times[0]), max(largest, times[-1])
+            fraction = np.arange(1, times.size + 1) / total
+            ax.step(np.concatenate([[times[0]], times]), np.concatenate([[0.0], fraction]),
+                    where="post", color=colors[index % len(colors)], label=label)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlim(min(smallest, largest) / 2 if math.isfinite(smallest) else 0.5, largest * 2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("budget b (equivalent evaluations per restart)")
+        ax.set_ylabel("fraction of (restart, target) pairs")
+        high, low = (int(round(math.log10(max(t, 1e-300)))) for t in (targets.max(), targets.min()))
+        ax.set_title(f"{title}\n{targets.size} targets L − L* ≤ $10^{{{high}}}$ … $10^{{{low}}}$",
+                     fontsize=9)  # fmt: skip
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize="x-small", loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def plot_targets_ecdf(panels, path, targets: Sequence[float] = ECDF_TARGETS) -> Path:
+    """:func:`targets_ecdf_figure` written to `path`."""
+    return _save_atomic(targets_ecdf_figure(panels, targets), path)
 
 
 # --- cost against hit rate (time to solution) -------------------------------------------------

@@ -28,6 +28,7 @@ from qnntraps.harness.plots import (
     plot_gap_ecdf_panels,
     plot_hit_rate_vs_p,
     plot_loss_histograms,
+    plot_targets_ecdf,
     plot_tts,
 )
 from qnntraps.harness.summary import clean_gaps, is_clean, run_summary
@@ -40,6 +41,7 @@ IN_PROGRESS = "in progress"
 HIT_RATE_FIGURE = "hit_rate_vs_p.png"
 GAP_FIGURE = "gap_ecdf.png"
 TTS_FIGURE = "tts.png"
+TARGETS_FIGURE = "ecdf_targets.png"
 LOSSES_FIGURE = "losses.png"
 GAP_PANELS = 12  # instances drawn in gap_ecdf.png (one panel each), in table order
 
@@ -150,12 +152,12 @@ def table(views: list[RunView]) -> str:
 
 
 def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> list[Path]:
-    """hit_rate_vs_p.png (per optimizer and family), gap_ecdf.png (a panel per instance) and tts.png
-    (cost against hit rate) in `out`, and losses.png in
+    """hit_rate_vs_p.png (per optimizer and family), gap_ecdf.png and ecdf_targets.png (a panel
+    per instance) and tts.png (cost against hit rate) in `out`, and losses.png in
     each run folder: finished runs only. Stale temporaries of a killed report go first."""
     out = Path(out)
     finished = [view for view in views if view.finished and "metrics" in view.summary]
-    for name in (HIT_RATE_FIGURE, GAP_FIGURE, TTS_FIGURE):
+    for name in (HIT_RATE_FIGURE, GAP_FIGURE, TTS_FIGURE, TARGETS_FIGURE):
         remove_stale_temporaries(out, name)
     for view in finished:
         remove_stale_temporaries(view.folder, LOSSES_FIGURE)
@@ -197,6 +199,21 @@ def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> 
             costs.setdefault(name, []).append(point)
     if costs:
         written.append(plot_tts(costs, out / TTS_FIGURE, "Cost against hit rate (TTS99)"))
+    runtimes: dict[str, dict] = {}  # one panel per instance, as gap_ecdf.png
+    for view in finished:
+        instance = view.config["instance"]
+        if instance not in runtimes and len(runtimes) == GAP_PANELS:
+            continue
+        series = runtimes.setdefault(instance, {})
+        name = view.config["optimizer"]
+        if name in series:
+            name = f"{name} ({view.folder.name})"
+        series[name] = (
+            [r["equivalent_evals"] for r in view.records],
+            [r["gap"] if is_clean(r) else None for r in view.records],
+        )
+    if runtimes:
+        written.append(plot_targets_ecdf(runtimes, out / TARGETS_FIGURE))
     for view in finished:
         finals = [r["fun"] for r in view.records if is_clean(r)]
         if not finals:
