@@ -389,6 +389,15 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
     help="processes running chunks side by side (in-process runs; the same records as one)",
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: chunks as tasks of a Dask cluster (--scheduler, or a local one of --workers "
+    "processes); the same records (docs/scale.md)",
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="with --executor dask: its scheduler")
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
@@ -412,6 +421,8 @@ def run_command(
     worker_timeout,
     arithmetic,
     workers,
+    executor,
+    scheduler,
     out,
 ) -> None:
     """Run an optimizer from seeded restarts; score every restart by its exact final loss.
@@ -433,7 +444,8 @@ def run_command(
             early = stack.enter_context(Zygote())
         settings = _run_settings(
             optimizer_name, kind, params, params_file, restarts, track, hardware_config,
-            budget_text, chunk, sealed, worker_timeout, int(arithmetic), workers,
+            budget_text, chunk, sealed, worker_timeout, int(arithmetic), workers, executor,
+            scheduler,
         )  # fmt: skip
         ids = _run_ids(instance_ids, family, variant, max_p)
         executor = None
@@ -448,7 +460,7 @@ def run_command(
 
 def _run_settings(
     optimizer_name, kind, params, params_file, restarts, track, hardware_config, budget_text,
-    chunk, sealed, worker_timeout, arithmetic, workers,
+    chunk, sealed, worker_timeout, arithmetic, workers, executor="local", scheduler=None,
 ):  # fmt: skip
     """The run's settings from the command line, every count checked (nothing written yet)."""
     from qnntraps.harness.api import run_settings
@@ -467,6 +479,8 @@ def _run_settings(
         worker_timeout=worker_timeout,
         arithmetic=arithmetic,
         workers=workers,
+        executor=executor,
+        scheduler=scheduler,
     )
 
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check "hatchling>=1.25" -e ".[dev,qiskit,cirq,hardware]"
+.venv/bin/python -m pip install -q --disable-pip-version-check "hatchling>=1.25" -e ".[dev,qiskit,cirq,hardware,dask]"
 # The fused product-form kernel (qnntraps/simulators/fused_product.c), compiled with gcc; without
 # a compiler qnntraps runs its torch mirror, which gives the same numbers more slowly.
 .venv/bin/python -c "from qnntraps.simulators.native import main; main()" || true

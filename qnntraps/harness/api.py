@@ -82,10 +82,14 @@ def run_settings(
     worker_timeout: float = DEFAULT_TIMEOUT,
     arithmetic: int = RUN_ARITHMETIC,
     workers: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> RunSettings:
     """A run's settings, every count checked (nothing is written). `budget` is a Budget or the
     command line's text ("grad=2000,wall=60"); `hardware` a configuration or its JSON file;
-    `sealed` None for the default (plug-ins sealed, built-ins in process)."""
+    `sealed` None for the default (plug-ins sealed, built-ins in process); `executor` "dask"
+    runs the chunks on the Dask scheduler at `scheduler` ("tcp://HOST:PORT"), or on a local
+    cluster of `workers` processes without one (docs/scale.md)."""
     if hardware is not None and not hasattr(hardware, "as_dict"):
         from qnntraps.hardware.config import load_hardware_config
 
@@ -106,6 +110,8 @@ def run_settings(
         worker_timeout=worker_timeout,
         arithmetic=arithmetic,
         workers=workers,
+        executor=executor,
+        scheduler=scheduler,
     )
     check_counts(settings)
     return settings

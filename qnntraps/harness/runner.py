@@ -22,10 +22,8 @@ the device facts and jobs written beside the records. It is scored the same way.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
-import itertools
 import math
 import multiprocessing
 import platform
@@ -45,6 +43,7 @@ from qnntraps.errors import QnnTrapsError
 from qnntraps.hardware.config import HardwareConfig
 from qnntraps.hardware.errors import HardwareConfigError
 from qnntraps.harness import results
+from qnntraps.harness.ordered import in_order
 from qnntraps.harness.starts import optimizer_seed, start_points
 from qnntraps.harness.summary import Tally, run_summary
 from qnntraps.instance import Instance
@@ -68,6 +67,7 @@ from qnntraps.simulators.evaluate import cpu_evaluator
 from qnntraps.simulators.evaluator import RUN_ARITHMETIC, check_arithmetic
 
 TRACKS = ("exact", "gpu", "hardware")
+EXECUTORS = ("local", "dask")
 EXECUTIONS = ("sealed", "in-process")
 DEFAULT_CHUNK = {"exact": 1000, "gpu": 100_000, "hardware": 100}
 MAX_RESTARTS = 10**7  # restarts of one instance in one run folder
@@ -113,6 +113,8 @@ class RunSettings:
     worker_timeout: float = DEFAULT_TIMEOUT
     arithmetic: int = RUN_ARITHMETIC
     workers: int = 1
+    executor: str = "local"  # "local": this process, or --workers processes; "dask": a cluster
+    scheduler: str | None = None  # with executor "dask": the scheduler's address, else a local one
 
     @property
     def optimizer_name(self) -> str:
@@ -203,6 +205,19 @@ def check_counts(settings: RunSettings) -> None:
             "--workers runs in-process chunks of the exact and gpu tracks side by side; a sealed "
             "or hardware run takes one worker (drop --workers, or add --in-process for a built-in)"
         )
+    if settings.executor not in EXECUTORS:
+        raise RunSettingsError(f"--executor must be one of {', '.join(EXECUTORS)}")
+    if settings.executor == "dask" and (
+        settings.execution_mode() == "sealed" or settings.track != "exact"
+    ):
+        raise RunSettingsError(
+            "--executor dask runs in-process chunks of the exact track; a sealed, gpu or hardware "
+            "run stays on this machine (add --in-process for a built-in, or drop --executor)"
+        )
+    if settings.scheduler is not None and (
+        settings.executor != "dask" or not isinstance(settings.scheduler, str)
+    ):
+        raise RunSettingsError("--scheduler tcp://HOST:PORT goes with --executor dask")
     try:
         check_arithmetic(settings.arithmetic)
     except ValueError as error:
@@ -360,7 +375,13 @@ def _execute(plan: _Plan, out: Path, done: Tally, pool, progress) -> dict:
             evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
     pending = pending_chunks(done, restarts, chunk)
     watch = None if progress is None else _ChunkWatch(progress, finished, restarts)
-    if settings.workers > 1:
+    if settings.executor == "dask":
+        from qnntraps.harness.dask_executor import dask_chunks
+
+        chunks = dask_chunks(
+            _chunk_task(plan), pending, config, settings.scheduler, settings.workers
+        )
+    elif settings.workers > 1:
         chunks = _parallel_chunks(plan, pending, settings.workers)
     else:
         chunks = _serial_chunks(plan, pool, evaluator, hardware, pending, watch)
@@ -433,35 +454,32 @@ def _parallel_chunks(plan: _Plan, pending: Iterable[list[int]], workers: int):
     but wall_seconds). Workers are spawned (not forked: torch's thread pools do not survive a
     fork) with one intra-op thread each.
     """
-    task = _ChunkTask(
+    task = _chunk_task(plan)
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
+
+    def result(future, indices: list[int]) -> list[dict]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise WorkerDiedError(
+                f"a worker process died (killed, or out of memory) running restarts "
+                f"{indices[0]}-{indices[-1]}; the records written so far are kept: run the "
+                "same command again to resume (with fewer --workers or a smaller --chunk if "
+                "memory ran out)"
+            ) from None
+
+    try:
+        yield from in_order(pending, 2 * workers, lambda i: executor.submit(task, i), result)
+    finally:  # on an error or an interrupt, queued chunks are dropped, not run
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunk_task(plan: _Plan) -> _ChunkTask:
+    return _ChunkTask(
         plan.instance, plan.settings, plan.sha256, plan.device.type, plan.kind,
         plan.hyperparameters, plan.budget,
     )  # fmt: skip
-    context = multiprocessing.get_context("spawn")
-    pending = iter(pending)
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
-    try:
-        window = collections.deque(
-            (indices, executor.submit(task, indices))
-            for indices in itertools.islice(pending, 2 * workers)
-        )
-        while window:
-            indices, future = window.popleft()
-            try:
-                records = future.result()
-            except BrokenProcessPool:
-                raise WorkerDiedError(
-                    f"a worker process died (killed, or out of memory) running restarts "
-                    f"{indices[0]}-{indices[-1]}; the records written so far are kept: run the "
-                    "same command again to resume (with fewer --workers or a smaller --chunk if "
-                    "memory ran out)"
-                ) from None
-            following = next(pending, None)
-            if following is not None:
-                window.append((following, executor.submit(task, following)))
-            yield indices, records
-    finally:  # on an error or an interrupt, queued chunks are dropped, not run
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _one_thread() -> None:

@@ -1,0 +1,91 @@
+"""--executor dask: chunks as tasks of a real distributed.LocalCluster of two worker processes
+give the serial run's records, in restart order, even when a worker is killed mid-run; a run
+resumes across executors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+import qnntraps
+from qnntraps.harness import results
+from qnntraps.harness.records import reproducible_part
+from qnntraps.harness.runner import RunSettingsError
+
+distributed = pytest.importorskip("distributed")
+
+INSTANCE = "construction-coupled-p4-v1"
+# Nelder-Mead (scipy kind, one point per call) takes about a second a chunk here: long enough
+# for a worker to die in the middle of one
+OPTIONS = dict(restarts=24, chunk=4, budget="evals=1500")
+
+
+def _records(folder):
+    lines = (folder / INSTANCE / results.RECORDS).read_bytes().splitlines()
+    return [reproducible_part(json.loads(line)) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    qnntraps.run("nelder-mead", INSTANCE, out=out, **OPTIONS)
+    return _records(out)
+
+
+@pytest.mark.slow
+def test_a_local_cluster_gives_the_serial_records(tmp_path, serial):
+    result = qnntraps.run(
+        "nelder-mead", INSTANCE, out=tmp_path, executor="dask", workers=2, **OPTIONS
+    )
+    assert _records(tmp_path) == serial and result.n == 24
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_loses_and_repeats_nothing(tmp_path, serial):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)  # worker address -> its process
+        killed = []
+
+        def progress(done, total):
+            if done >= 4 and not killed:  # a chunk has landed; others are running on both
+                victim = sorted(pids.values())[0]
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        qnntraps.run(
+            "nelder-mead", INSTANCE, out=tmp_path, executor="dask",
+            scheduler=cluster.scheduler_address, progress=progress, **OPTIONS,
+        )  # fmt: skip
+    assert killed
+    records = _records(tmp_path)
+    assert [r["restart"] for r in records] == list(range(24))  # none lost, none twice
+    assert records == serial
+
+
+@pytest.mark.slow
+def test_a_run_resumes_across_executors(tmp_path, serial):
+    folder = tmp_path / INSTANCE
+    qnntraps.run("nelder-mead", INSTANCE, out=tmp_path, **OPTIONS)
+    lines = (folder / results.RECORDS).read_bytes().splitlines(keepends=True)
+    (folder / results.RECORDS).write_bytes(b"".join(lines[:10]))  # as if stopped after 10
+    qnntraps.run("nelder-mead", INSTANCE, out=tmp_path, executor="dask", workers=2, **OPTIONS)
+    assert _records(tmp_path) == serial
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(RunSettingsError, match="--executor dask"):
+        qnntraps.run("examples.my_optimizer:minimize", INSTANCE, out=tmp_path, restarts=4,
+                     executor="dask")  # fmt: skip
+    with pytest.raises(RunSettingsError, match="--scheduler"):
+        qnntraps.run("adam", INSTANCE, out=tmp_path, restarts=4, scheduler="tcp://x:1")
+    with pytest.raises(RunSettingsError, match="--executor must"):
+        qnntraps.run("adam", INSTANCE, out=tmp_path, restarts=4, executor="slurm")
+    assert list(tmp_path.iterdir()) == []
