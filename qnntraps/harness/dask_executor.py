@@ -40,6 +40,10 @@ class _OneThread:
         return self.task(indices)
 
 
+def _call(job: _OneThread, indices: list[int]) -> list[dict]:
+    return job(indices)
+
+
 def run_key(config: dict) -> str:
     """16 hex digits naming the run: the hash of its configuration (instance file, optimizer,
     hyper-parameters, budget, arithmetic, code identity...)."""
@@ -86,13 +90,13 @@ def dask_chunks(
     prefix = f"qnntraps-{config['instance']}-{run_key(config)}"
     with contextlib.ExitStack() as stack:
         client, width = _client(scheduler, workers, stack)
-        job = _OneThread(task)
+        job = client.scatter(_OneThread(task), broadcast=True)  # sent once, not with every chunk
 
         live: set = set()  # the futures in flight (a held future keeps its result alive)
 
         def submit(indices: list[int]):
             key = f"{prefix}-r{indices[0]}-{indices[-1]}"
-            future = client.submit(job, indices, key=key, pure=False)
+            future = client.submit(_call, job, indices, key=key, pure=False)
             live.add(future)
             return future
 
