@@ -458,3 +458,19 @@ def test_targets_ecdf_counts_restart_target_pairs_by_budget():
     assert "3 of 6 pairs" in line.get_label() and ax.get_xscale() == "log"
     with pytest.raises(ValueError):
         targets_ecdf_figure({"x": {"a": ([1.0], [0.1, 0.2])}})
+
+
+def test_hit_rate_figure_with_one_p_has_whole_ticks_and_draws_what_its_legend_names():
+    from qnntraps.harness.plots import hit_rate_figure
+
+    ax = hit_rate_figure({"adam": [(8, 30, 1000)]}).axes[0]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks) and 8 in ticks
+    (reference,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    x = np.asarray(reference.get_xdata())
+    low, high = ax.get_ylim()
+    assert x.min() < 8 < x.max()  # the 2^-p line is drawn across the single p, inside the axes
+    assert low < 2.0**-8 < high
+    labels = ax.get_legend_handles_labels()[1]
+    drawn = {ln.get_label() for ln in ax.get_lines()} | {"adam"}
+    assert set(labels) <= drawn
