@@ -564,9 +564,22 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
     help="for a hardware-track suite: the device (docs/hardware.md)",
 )
 @_worker_timeout_option
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: every chunk sealed on a Dask worker (--scheduler, or a local cluster of "
+    "--workers processes); the same records (docs/scale.md)",
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="with --executor dask: its scheduler")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="with --executor dask and no --scheduler: the local cluster's processes",
+)  # fmt: skip
 def bench_command(
     optimizer_name, suite_id, out, kind, params, params_file, chunk, hardware_config,
-    worker_timeout,
+    worker_timeout, executor, scheduler, workers,
 ) -> None:  # fmt: skip
     """Run an optimizer sealed on every instance of a suite, print the table and the score.
 
@@ -594,6 +607,9 @@ def bench_command(
             worker_timeout=worker_timeout,
             hardware=hardware,
             progress=progress,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
         )
     click.echo(result.table())
     for path in (out / "bench.json", *result.figures):

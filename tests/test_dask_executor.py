@@ -82,10 +82,31 @@ def test_a_run_resumes_across_executors(tmp_path, serial):
 
 def test_refusals(tmp_path):
     with pytest.raises(RunSettingsError, match="--executor dask"):
-        qnntraps.run("examples.my_optimizer:minimize", INSTANCE, out=tmp_path, restarts=4,
-                     executor="dask")  # fmt: skip
+        qnntraps.run("adam", INSTANCE, out=tmp_path, restarts=4, executor="dask", track="gpu")
     with pytest.raises(RunSettingsError, match="--scheduler"):
         qnntraps.run("adam", INSTANCE, out=tmp_path, restarts=4, scheduler="tcp://x:1")
     with pytest.raises(RunSettingsError, match="--executor must"):
         qnntraps.run("adam", INSTANCE, out=tmp_path, restarts=4, executor="slurm")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_bench_runs_its_chunks_sealed_on_dask_workers(tmp_path):
+    # a plug-in (sealed) on a two-instance suite: the Dask workers seal every chunk themselves
+    from qnntraps.suites.bench import bench
+    from qnntraps.suites.definitions import parse_suite
+    from tests.test_suites import as_bytes, suite_document
+
+    suite = parse_suite(as_bytes(suite_document()), "tiny.json", "0" * 64)
+    optimizer = "tests.user_optimizers:random_search"
+    local = bench(optimizer, suite, tmp_path / "local")
+    remote = bench(optimizer, suite, tmp_path / "dask", executor="dask", workers=2)
+    assert remote.score == local.score
+    for entry in suite.entries:
+        ours = (tmp_path / "dask" / entry.instance / results.RECORDS).read_bytes().splitlines()
+        theirs = (tmp_path / "local" / entry.instance / results.RECORDS).read_bytes().splitlines()
+        assert [reproducible_part(json.loads(x)) for x in ours] == [
+            reproducible_part(json.loads(x)) for x in theirs
+        ]
+        config = json.loads((tmp_path / "dask" / entry.instance / "config.json").read_text())
+        assert config["execution"] == "sealed"

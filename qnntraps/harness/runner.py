@@ -200,19 +200,21 @@ def check_counts(settings: RunSettings) -> None:
     workers = settings.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise RunSettingsError(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
-    if workers > 1 and (settings.execution_mode() == "sealed" or settings.track == "hardware"):
+    if (
+        workers > 1
+        and settings.executor == "local"
+        and (settings.execution_mode() == "sealed" or settings.track == "hardware")
+    ):
         raise RunSettingsError(
             "--workers runs in-process chunks of the exact and gpu tracks side by side; a sealed "
             "or hardware run takes one worker (drop --workers, or add --in-process for a built-in)"
         )
     if settings.executor not in EXECUTORS:
         raise RunSettingsError(f"--executor must be one of {', '.join(EXECUTORS)}")
-    if settings.executor == "dask" and (
-        settings.execution_mode() == "sealed" or settings.track != "exact"
-    ):
+    if settings.executor == "dask" and settings.track != "exact":
         raise RunSettingsError(
-            "--executor dask runs in-process chunks of the exact track; a sealed, gpu or hardware "
-            "run stays on this machine (add --in-process for a built-in, or drop --executor)"
+            "--executor dask runs chunks of the exact track; a gpu or hardware run stays on "
+            "the machine that holds its device (drop --executor)"
         )
     if settings.scheduler is not None and (
         settings.executor != "dask" or not isinstance(settings.scheduler, str)
@@ -500,17 +502,25 @@ class _ChunkTask:
 
     def __call__(self, indices: list[int]) -> list[dict]:
         settings = self.settings
-        spec = (
-            settings.optimizer
-            if isinstance(settings.optimizer, OptimizerSpec)
-            else resolve_optimizer(settings.optimizer_name, settings.kind)
-        )
+        sealed = settings.execution_mode() == "sealed"
+        spec = None  # sealed: the optimizer's code is imported by the sealed worker only
+        if not sealed:
+            spec = (
+                settings.optimizer
+                if isinstance(settings.optimizer, OptimizerSpec)
+                else resolve_optimizer(settings.optimizer_name, settings.kind)
+            )
         plan = _Plan(
             self.instance, settings, self.sha256, torch.device(self.device), self.kind, spec,
             self.hyperparameters, self.budget, None, {}, None,
         )  # fmt: skip
         evaluator = compile_evaluator(self.instance, plan.device, settings.arithmetic)
-        return _scored_chunk(plan, None, Oracle(evaluator, len(indices), self.budget), indices)
+        oracle = Oracle(evaluator, len(indices), self.budget)
+        if not sealed:
+            return _scored_chunk(plan, None, oracle, indices)
+        # a sealed chunk on a Dask worker: a zygote of its own, on that machine (docs/scale.md)
+        with SealedExecutor(settings.worker_timeout) as pool:
+            return _scored_chunk(plan, pool, oracle, indices)
 
 
 def run_restarts(

@@ -111,8 +111,15 @@ def bench(
     worker_timeout: float = DEFAULT_TIMEOUT,
     hardware=None,
     progress: Callable[[str, int, int], None] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    workers: int = 1,
 ) -> BenchResult:
     """Run `optimizer` sealed on every instance of `suite` into `out`, resumably; score it.
+
+    `executor` "dask" runs the chunks on the Dask scheduler at `scheduler`, or on a local
+    cluster of `workers` processes, each chunk sealed in a worker process of its own there
+    (docs/scale.md); the records are the same.
 
     `progress(instance, done, restarts)` is called as restarts finish. Raises the typed errors of
     `run` (bad settings, a folder holding another run, ...) before writing anything for the entry
@@ -141,6 +148,9 @@ def bench(
                 kind=kind,
                 execution="sealed",
                 worker_timeout=worker_timeout,
+                workers=workers,
+                executor=executor,
+                scheduler=scheduler,
             ),
         )
         for entry in suite.entries
