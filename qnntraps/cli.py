@@ -51,6 +51,21 @@ def set_threads(threads: int | None) -> None:
         sys.modules["torch"].set_num_threads(threads or 1)
 
 
+def _executor_options(command):
+    """--executor and --scheduler, for run and bench (docs/scale.md)."""
+    command = click.option(
+        "--scheduler", metavar="tcp://HOST:PORT", help="with --executor dask: its scheduler"
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="dask: every chunk a task of a Dask cluster (--scheduler, or a local one of "
+        "--workers processes), sealed there when the run is; the same records (docs/scale.md)",
+    )(command)
+
+
 _worker_timeout_option = click.option(
     "--worker-timeout",
     type=float,
@@ -388,15 +403,7 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
     show_default=True,
     help="processes running chunks side by side (in-process runs; the same records as one)",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default="local",
-    show_default=True,
-    help="dask: chunks as tasks of a Dask cluster (--scheduler, or a local one of --workers "
-    "processes); the same records (docs/scale.md)",
-)
-@click.option("--scheduler", metavar="tcp://HOST:PORT", help="with --executor dask: its scheduler")
+@_executor_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -564,15 +571,7 @@ def _run_ids(instance_ids, family, variant, max_p) -> list[str]:
     help="for a hardware-track suite: the device (docs/hardware.md)",
 )
 @_worker_timeout_option
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default="local",
-    show_default=True,
-    help="dask: every chunk sealed on a Dask worker (--scheduler, or a local cluster of "
-    "--workers processes); the same records (docs/scale.md)",
-)
-@click.option("--scheduler", metavar="tcp://HOST:PORT", help="with --executor dask: its scheduler")
+@_executor_options
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True,
     help="with --executor dask and no --scheduler: the local cluster's processes",
