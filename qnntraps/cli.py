@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -309,6 +310,7 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
 
     entries = [find_entry(i) for i in instance_ids] if instance_ids else read_registry()
     failures = 0
+    began = time.monotonic()
     for n, entry in enumerate(entries, 1):
         try:
             read_instance(verify_file(entry))
@@ -320,7 +322,10 @@ def verify(instance_ids: tuple[str, ...], no_regenerate: bool) -> None:
         except QnnTrapsError as error:
             status = f"FAILED: {error}"
             failures += 1
-        click.echo(f"[{n}/{len(entries)}] {entry.id}: {status}")
+        elapsed = time.monotonic() - began
+        left = elapsed / n * (len(entries) - n)
+        eta = f" (ETA {left / 60:.0f} min)" if n < len(entries) and left >= 60 else ""
+        click.echo(f"[{n}/{len(entries)}] {entry.id}: {status}{eta}")
     click.echo(f"{len(entries) - failures} of {len(entries)} verified")
     if failures:
         sys.exit(1)

@@ -548,3 +548,23 @@ def test_the_cli_progress_bar_is_quiet_off_a_terminal_and_names_its_place(monkey
         text = stream.getvalue()
         assert ("[1/13] construction-p4-v1" in text and "[2/13] separable-p4-v1" in text) is shown
         assert (text == "") is not shown
+
+
+def test_run_restarts_reports_progress_within_chunks(monkeypatch):
+    # what leaderboard verification re-runs: its bar moves inside each chunk as well
+    import qnntraps.harness.runner as runner
+
+    instance = load_instance("construction-coupled-p4-v1")
+    spec = resolve_optimizer("adam")
+    settings = RunSettings(spec, spec.hyperparameters(), Budget(grad_evals=300), 30, chunk=15)
+    quiet = runner.run_restarts(instance, settings, list(range(30)))
+    monkeypatch.setattr(runner, "PROGRESS_INTERVAL", 0.0)
+    calls = []
+    watched = runner.run_restarts(
+        instance, settings, list(range(30)), progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls[0] == (0, 30) and calls[-1] == (30, 30) and (15, 30) in calls
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and any(0 < d < 15 for d in done)
+    strip = lambda r: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
+    assert [strip(r) for r in quiet] == [strip(r) for r in watched]

@@ -530,11 +530,13 @@ def run_restarts(
     *,
     sha256: str | None = None,
     executor: SealedExecutor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
     """The records of restarts `indices`, run in that order in chunks of the settings' chunk
     size; nothing is written. Verification re-runs a submission's restarts this way (another
     order and chunking must give the same records) and runs held-out instances, which are in
     no registry: `sha256` then keys their starts. Not for the hardware track.
+    `progress(done, len(indices))` is called as restarts finish, within chunks too.
     """
     if settings.track == "hardware":
         raise RunSettingsError("run_restarts is for the exact and gpu tracks")
@@ -551,10 +553,14 @@ def run_restarts(
         plan = _prepare(instance, settings, pool, sha256)
         evaluator = compile_evaluator(instance, plan.device, settings.arithmetic)
         size = settings.chunk_size()
+        watch = None if progress is None else _ChunkWatch(progress, 0, len(indices))
         for begin in range(0, len(indices), size):
             chunk = list(indices[begin : begin + size])
             oracle = Oracle(evaluator, len(chunk), plan.budget)
+            oracle.observer = watch
             records += _scored_chunk(plan, pool, oracle, chunk)
+            if watch is not None:
+                watch.chunk_done(len(records))
     return records
 
 

@@ -228,16 +228,15 @@ def verify_submission(
         for index, (entry, claim) in enumerate(zip(suite.entries, submission.claims, strict=True)):
             indices = _sample(claim.instance, claim.n, sample, sample_seed)
             settings = _settings(submission, entry, chunk, worker_timeout)
-            if progress is not None:
-                progress(f"re-run {claim.instance}", 0, len(indices))
-            records = run_restarts(load(claim.instance), settings, indices, executor=executor)
+            report = None if progress is None else _labelled(progress, f"re-run {claim.instance}")
+            records = run_restarts(
+                load(claim.instance), settings, indices, executor=executor, progress=report
+            )
             for record in records:
                 _compare(
                     submission, index, submitted[index][record["restart"]], record, suite.track
                 )
             rerun += len(indices)
-            if progress is not None:
-                progress(f"re-run {claim.instance}", len(indices), len(indices))
         if heldout_seed is not None:
             held, held_score, drop = _held_out(
                 submission,
@@ -404,7 +403,7 @@ def _held_out(submission, submitted, seed, executor, chunk, timeout, progress, g
     for entry in entries:
         label = f"held-out {entry.instance}"
         if progress is not None:
-            progress(label, 0, entry.restarts)
+            progress(label, 0, entry.restarts)  # the bar shows while the instance is generated
         if (entry.instance, seed) not in generated:
             try:
                 generated[entry.instance, seed] = held_out_instance(entry.instance, seed)
@@ -414,7 +413,7 @@ def _held_out(submission, submitted, seed, executor, chunk, timeout, progress, g
         settings = _settings(submission, entry, chunk, timeout)
         records = run_restarts(
             fresh.instance, settings, list(range(entry.restarts)), sha256=fresh.sha256,
-            executor=executor,
+            executor=executor, progress=None if progress is None else _labelled(progress, label),
         )  # fmt: skip
         hits = np.array([bool(r["hit"]) for r in records])
         costs = np.array([float(r["equivalent_evals"]) for r in records])
@@ -427,12 +426,14 @@ def _held_out(submission, submitted, seed, executor, chunk, timeout, progress, g
         public = submitted[by_id[entry.instance]]
         public_hits += sum(bool(r["hit"]) for r in public.values())
         public_n += len(public)
-        if progress is not None:
-            progress(label, entry.restarts, entry.restarts)
     score = entry_score(outcomes, suite.budget_range, submission.trials)
     held_hits = sum(row.hits for row in rows)
     held_n = sum(row.n for row in rows)
     return rows, score, drop_test(public_hits, public_n, held_hits, held_n)
+
+
+def _labelled(progress: Callable[[str, int, int], None], label: str):
+    return lambda done, total: progress(label, done, total)
 
 
 def drop_test(public_hits: int, public_n: int, held_hits: int, held_n: int) -> DropTest:
