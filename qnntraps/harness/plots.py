@@ -279,16 +279,15 @@ def _bins(values: np.ndarray) -> int:
 
 # --- Figs. 2/3: losses at start and at convergence ------------------------------------------------
 #: A converged loss within this distance of a certified ladder value is counted on that rung
-#: (capped at a quarter of the smallest spacing between rungs, so no value can match two).
+#: (on the nearest one, so no value counts twice).
 RUNG_TOLERANCE = 1e-6
 
 
 def ladder_tally(final: np.ndarray, ladder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(counts per rung, the values on no rung): each converged loss goes to the rung it lies
-    within the tolerance of, whatever the floating-point noise around that rung."""
+    """(counts per rung of np.unique(ladder), the values on no rung): each converged loss goes
+    to its nearest rung when within RUNG_TOLERANCE of it, whatever the round-off around it."""
     rungs = np.unique(ladder)
-    spacing = np.diff(rungs).min() / 4 if rungs.size > 1 else RUNG_TOLERANCE
-    tolerance = min(RUNG_TOLERANCE, spacing)
+    tolerance = RUNG_TOLERANCE
     nearest = np.clip(np.searchsorted(rungs, final), 0, rungs.size - 1)
     below = np.clip(nearest - 1, 0, rungs.size - 1)
     pick = np.where(np.abs(final - rungs[below]) < np.abs(final - rungs[nearest]), below, nearest)
@@ -345,11 +344,20 @@ def loss_histograms_figure(
 
 
 def _bar_width(positions: np.ndarray, span: float) -> float:
+    """A third of the closest spacing, but never thinner than 0.4% of the span (ladders of
+    label-noise variants hold values 1e-15 apart)."""
     gaps = np.diff(np.unique(positions))
-    return 0.35 * float(gaps.min()) if gaps.size else 0.02 * max(span, 1e-12)
+    floor = 0.004 * max(span, 1e-12)
+    return max(0.35 * float(gaps.min()), floor) if gaps.size else 5 * floor
+
+
+#: Bars whose counts are written on them, at most (beyond, the numbers would overlap).
+ANNOTATED_BARS = 20
 
 
 def _annotate_counts(ax, xs, counts) -> None:
+    if len(counts) > ANNOTATED_BARS:
+        return
     for x, count in zip(xs, counts, strict=True):
         ax.annotate(str(int(count)), (x, count), ha="center", va="bottom", fontsize=7,
                     xytext=(0, 1), textcoords="offset points")  # fmt: skip
@@ -378,8 +386,9 @@ def _draw_on_ladder(ax, final, ladder, certified, counts_unit: str) -> None:
     if off.size:
         ax.hist(off, bins=_bins(off), color="0.35", alpha=0.6,
                 label=f"converged, on none of these rungs ({off.size})")  # fmt: skip
-    ax.vlines(rungs, 0, 1, transform=ax.get_xaxis_transform(), colors="0.35", linestyles=":",
-              linewidth=0.8, label="certified ladder")  # fmt: skip
+    if rungs.size <= 4 * ANNOTATED_BARS:  # beyond, the bars alone mark the rungs
+        ax.vlines(rungs, 0, 1, transform=ax.get_xaxis_transform(), colors="0.35",
+                  linestyles=":", linewidth=0.8, label="certified ladder")  # fmt: skip
 
 
 def _draw_distinct(ax, final) -> None:

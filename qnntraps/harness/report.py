@@ -235,7 +235,7 @@ def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> 
     return written
 
 
-LADDER_RUNGS = 50  # the lowest rungs drawn under a run's converged losses
+LADDER_RUNGS = 256  # the lowest rungs drawn under a run's converged losses
 
 
 def _certified_ladder(config: dict):
