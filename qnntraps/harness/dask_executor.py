@@ -95,7 +95,8 @@ def dask_chunks(
         live: set = set()  # the futures in flight (a held future keeps its result alive)
 
         def submit(indices: list[int]):
-            key = f"{prefix}-r{indices[0]}-{indices[-1]}"
+            members = hashlib.sha256(",".join(map(str, indices)).encode()).hexdigest()[:8]
+            key = f"{prefix}-r{indices[0]}-{indices[-1]}-{members}"  # a resumed chunk has holes
             future = client.submit(_call, job, indices, key=key, pure=False)
             live.add(future)
             return future
