@@ -568,3 +568,21 @@ def test_run_restarts_reports_progress_within_chunks(monkeypatch):
     assert done == sorted(done) and any(0 < d < 15 for d in done)
     strip = lambda r: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
     assert [strip(r) for r in quiet] == [strip(r) for r in watched]
+
+
+def test_a_chunk_worker_with_other_versions_refuses_to_run():
+    # a Dask worker on another machine may have another torch: it must not write other records
+    import qnntraps.harness.runner as runner
+
+    instance = load_instance("construction-p2-v1")
+    spec = resolve_optimizer("lbfgs")
+    settings = RunSettings(spec, spec.hyperparameters(), spec.budget, 4)
+    sha256 = find_entry(instance.id).sha256
+    versions = {**runner.software_versions(), "torch": "1.0.0"}
+    task = runner._ChunkTask(
+        instance, settings, sha256, "cpu", "batched", spec.hyperparameters(), spec.budget, versions
+    )
+    with pytest.raises(runner.WorkerSoftwareError, match="torch"):
+        task([0, 1])
+    same = dataclasses.replace(task, versions=runner.software_versions())
+    assert [r["restart"] for r in same([0, 1])] == [0, 1]

@@ -283,6 +283,21 @@ def _builtin_budgets() -> dict[str, Budget]:
 BUILTIN_BUDGETS = _builtin_budgets()
 
 
+def software_versions() -> dict[str, str]:
+    """The versions a run records, and that a worker running its chunks must have."""
+    return {
+        "qnntraps": qnntraps.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class WorkerSoftwareError(QnnTrapsError):
+    """A worker (a Dask worker on another machine) runs other versions than the run records."""
+
+
 def run_config(
     instance: Instance,
     sha256: str,
@@ -311,13 +326,7 @@ def run_config(
         "arithmetic": settings.arithmetic,
         "execution": settings.execution_mode(),
         "code": identity.as_dict(),
-        "versions": {
-            "qnntraps": qnntraps.__version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": software_versions(),
     }
     if settings.track == "hardware":
         config["hardware"] = settings.hardware.as_dict()
@@ -480,7 +489,7 @@ def _parallel_chunks(plan: _Plan, pending: Iterable[list[int]], workers: int):
 def _chunk_task(plan: _Plan) -> _ChunkTask:
     return _ChunkTask(
         plan.instance, plan.settings, plan.sha256, plan.device.type, plan.kind,
-        plan.hyperparameters, plan.budget,
+        plan.hyperparameters, plan.budget, software_versions(),
     )  # fmt: skip
 
 
@@ -499,8 +508,17 @@ class _ChunkTask:
     kind: str
     hyperparameters: dict
     budget: Budget
+    versions: dict | None = None  # those of the machine that runs the command
 
     def __call__(self, indices: list[int]) -> list[dict]:
+        here = software_versions()
+        differing = sorted(k for k, v in (self.versions or {}).items() if here.get(k) != v)
+        if differing:
+            raise WorkerSoftwareError(
+                "a worker runs other versions than the run ("
+                + ", ".join(f"{k} {here.get(k)} against {self.versions[k]}" for k in differing)
+                + "), which can change its records: install the same versions on every worker"
+            )
         settings = self.settings
         sealed = settings.execution_mode() == "sealed"
         spec = None  # sealed: the optimizer's code is imported by the sealed worker only
