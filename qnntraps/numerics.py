@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 
 SWITCH = "QNNTRAPS_PIN_NUMERICS"
 NUMPY_GROUPS = "X86_V4 AVX512_ICL AVX512_SPR"  # numpy >= 2.4's AVX-512 dispatch targets
@@ -42,6 +41,10 @@ def cpu_flags() -> frozenset[str]:
 
 
 def _numpy_version() -> tuple[int, int]:
+    """numpy's (major, minor), without importing numpy. importlib.metadata costs about 30 ms to
+    import, so it is loaded here, and `pin` asks only on AVX-512 processors."""
+    from importlib import metadata
+
     try:
         major, minor = metadata.version("numpy").split(".")[:2]
         return int(major), int(minor)
@@ -65,7 +68,9 @@ def pin(environ=os.environ) -> dict[str, str]:
     """Set the variables the user has not set (unless QNNTRAPS_PIN_NUMERICS=0); returns them."""
     if environ.get(SWITCH, "1") == "0":
         return {}
-    wanted = pinned_variables(cpu_flags(), platform.machine(), _numpy_version())
+    flags = cpu_flags()
+    numpy_version = _numpy_version() if "avx512f" in flags else (0, 0)  # only they need it
+    wanted = pinned_variables(flags, platform.machine(), numpy_version)
     added = {key: value for key, value in wanted.items() if key not in environ}
     environ.update(added)
     return added
