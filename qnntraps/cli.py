@@ -485,7 +485,7 @@ def _run_settings(
         budget=budget_text or None,
         kind=kind,
         track=track,
-        hardware=_hardware(hardware_config),  # the runner checks that the track goes with it
+        hardware=hardware_config,  # a path: read and checked there; the runner checks the track
         chunk=chunk,
         sealed=sealed,
         worker_timeout=worker_timeout,

@@ -75,6 +75,17 @@ def _finite_1d(name: str, values) -> np.ndarray:
     return array
 
 
+def _panel_grid(count: int, columns: int, height: float) -> tuple[Figure, list]:
+    """A figure of `count` panels 5.2 wide and `height` high, `columns` to a row; the axes of
+    the panels, the spare cells of the last row hidden."""
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(5.2 * columns, height * rows))
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in grid[count:]:
+        axes.set_visible(False)
+    return figure, list(grid[:count])
+
+
 def _save_atomic(figure: Figure, path) -> Path:
     """Write ``figure`` as PNG to ``path`` through :func:`qnntraps.atomic.atomic_path`."""
     path = Path(path)
@@ -446,14 +457,9 @@ def gap_ecdf_figure(
     floor = float(floor)
     if not (np.isfinite(floor) and floor > 0):
         raise ValueError(f"floor must be a positive finite number, not {floor!r}")
-    columns = max(1, min(columns, len(panels)))
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(5.2 * columns, 3.9 * rows))
-    grid = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axes in grid[len(panels) :]:
-        axes.set_visible(False)
+    figure, grid = _panel_grid(len(panels), max(1, min(columns, len(panels))), 3.9)
     colors = _colors()
-    for ax, (title, (series, tolerance)) in zip(grid, panels.items(), strict=False):
+    for ax, (title, (series, tolerance)) in zip(grid, panels.items(), strict=True):
         if not series:
             raise ValueError(f"{title}: plot_gap_ecdf needs at least one series")
         largest, most = floor, 1
@@ -529,14 +535,9 @@ def targets_ecdf_figure(
     targets = np.asarray(targets, dtype=np.float64)
     if targets.size == 0 or not np.all(np.isfinite(targets)) or np.any(targets < 0):
         raise ValueError("targets must be finite numbers >= 0")
-    columns = max(1, min(columns, len(panels)))
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(5.2 * columns, 3.9 * rows))
-    grid = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axes in grid[len(panels) :]:
-        axes.set_visible(False)
+    figure, grid = _panel_grid(len(panels), max(1, min(columns, len(panels))), 3.9)
     colors = _colors()
-    for ax, (title, series) in zip(grid, panels.items(), strict=False):
+    for ax, (title, series) in zip(grid, panels.items(), strict=True):
         smallest, largest = math.inf, 1.0
         for index, (name, (costs, gaps)) in enumerate(series.items()):
             cost = _finite_1d(f"costs of {name!r}", costs)
@@ -844,12 +845,8 @@ def converged_ladders_figure(
     and unconverged starts in the title."""
     if not panels:
         raise ValueError("at least one ladder is needed")
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(5.2 * columns, 3.2 * rows))
-    grid = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axes in grid[len(panels) :]:
-        axes.set_visible(False)
-    for axes, (title, values, counts, unconverged, tolerance) in zip(grid, panels, strict=False):
+    figure, grid = _panel_grid(len(panels), columns, 3.2)
+    for axes, (title, values, counts, unconverged, tolerance) in zip(grid, panels, strict=True):
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         c = np.asarray(counts, dtype=np.int64).reshape(-1)
         if v.size != c.size or np.any(v < 0) or np.any(c <= 0) or not np.all(np.isfinite(v)):

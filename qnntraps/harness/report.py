@@ -163,55 +163,34 @@ def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> 
         remove_stale_temporaries(view.folder, LOSSES_FIGURE)
     written = []
     series: dict[str, list[tuple[int, int, int]]] = {}
+    costs: dict[str, list[tuple[str, int, int, float]]] = {}
     for view in finished:
         m = view.summary["metrics"]
-        parsed = parse_instance_id(view.config["instance"])
-        name = f"{view.config['optimizer']} · {parsed.family}" + (
-            f" ({parsed.variant})" if parsed.variant else ""
-        )
-        series.setdefault(name, []).append((view.config["num_parameters"], m["hits"], m["n"]))
+        name, p = _optimizer_and_family(view), view.config["num_parameters"]
+        series.setdefault(name, []).append((p, m["hits"], m["n"]))
+        cost = m["equivalent_evals"]["mean"]
+        if cost and cost > 0:
+            costs.setdefault(name, []).append((f"p{p}", m["hits"], m["n"], cost))
     if series:
         for points in series.values():
             points.sort()
         written.append(plot_hit_rate_vs_p(series, out / HIT_RATE_FIGURE, "Hit rate vs p"))
-    panels: dict[str, tuple[dict, float]] = {}  # one panel per instance, its runs as series
-    for view in finished:
-        instance = view.config["instance"]
-        if instance not in panels and len(panels) == GAP_PANELS:
-            continue
-        series, _ = panels.setdefault(instance, ({}, view.config["hit_tolerance"]))
-        name = view.config["optimizer"]
-        if name in series:  # two runs of one optimizer on one instance: name them by folder
-            name = f"{name} ({view.folder.name})"
-        series[name] = np.array(clean_gaps(view.config, view.records))
-    if panels:
+    gaps = _by_instance(finished, lambda v: np.array(clean_gaps(v.config, v.records)))
+    if gaps:
+        tolerance: dict[str, float] = {}  # the first run's of each instance, as its panel
+        for view in finished:
+            tolerance.setdefault(view.config["instance"], view.config["hit_tolerance"])
+        panels = {instance: (runs, tolerance[instance]) for instance, runs in gaps.items()}
         written.append(plot_gap_ecdf_panels(panels, out / GAP_FIGURE))
-    costs: dict[str, list[tuple[str, int, int, float]]] = {}
-    for view in finished:
-        m = view.summary["metrics"]
-        cost = m["equivalent_evals"]["mean"]
-        if cost and cost > 0:
-            parsed = parse_instance_id(view.config["instance"])
-            name = f"{view.config['optimizer']} · {parsed.family}" + (
-                f" ({parsed.variant})" if parsed.variant else ""
-            )
-            point = (f"p{parsed.p}", m["hits"], m["n"], cost)
-            costs.setdefault(name, []).append(point)
     if costs:
         written.append(plot_tts(costs, out / TTS_FIGURE, "Cost against hit rate (TTS99)"))
-    runtimes: dict[str, dict] = {}  # one panel per instance, as gap_ecdf.png
-    for view in finished:
-        instance = view.config["instance"]
-        if instance not in runtimes and len(runtimes) == GAP_PANELS:
-            continue
-        series = runtimes.setdefault(instance, {})
-        name = view.config["optimizer"]
-        if name in series:
-            name = f"{name} ({view.folder.name})"
-        series[name] = (
-            [r["equivalent_evals"] for r in view.records],
-            [r["gap"] if is_clean(r) else None for r in view.records],
-        )
+    runtimes = _by_instance(
+        finished,
+        lambda v: (
+            [r["equivalent_evals"] for r in v.records],
+            [r["gap"] if is_clean(r) else None for r in v.records],
+        ),
+    )
     if runtimes:
         written.append(plot_targets_ecdf(runtimes, out / TARGETS_FIGURE))
     for view in finished:
@@ -233,6 +212,30 @@ def write_figures(views: list[RunView], out: Path, log_counts: bool = False) -> 
             )
         )
     return written
+
+
+def _optimizer_and_family(view: RunView) -> str:
+    """A series of hit_rate_vs_p.png and tts.png: one optimizer on one family (and variant)."""
+    parsed = parse_instance_id(view.config["instance"])
+    variant = f" ({parsed.variant})" if parsed.variant else ""
+    return f"{view.config['optimizer']} · {parsed.family}{variant}"
+
+
+def _by_instance(views: list[RunView], value) -> dict[str, dict]:
+    """{instance: {optimizer: value(view)}} for the first GAP_PANELS instances, in the views'
+    order: a panel per instance, its runs as lines (two runs of one optimizer on one instance
+    are told apart by their folders)."""
+    panels: dict[str, dict] = {}
+    for view in views:
+        instance = view.config["instance"]
+        if instance not in panels and len(panels) == GAP_PANELS:
+            continue
+        runs = panels.setdefault(instance, {})
+        name = view.config["optimizer"]
+        if name in runs:
+            name = f"{name} ({view.folder.name})"
+        runs[name] = value(view)
+    return panels
 
 
 LADDER_RUNGS = 256  # the lowest rungs drawn under a run's converged losses
